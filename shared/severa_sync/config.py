@@ -1,0 +1,226 @@
+"""Per-tenant configuration (pydantic). Invalid configuration fails fast naming the field.
+
+Where it comes from: a JSON/TOML file for local runs (``severa-sync run --config``), an SSM
+parameter named by ``SEVERA_SYNC_CONFIG_PARAMETER`` or inline JSON in ``SEVERA_SYNC_CONFIG`` in
+Lambda. Secrets are never part of it: only the *names* of secrets (Secrets Manager ids in AWS,
+environment variables locally); ``secrets.py`` resolves them. Every field is documented in
+``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from severa_sync import registry
+from severa_sync.errors import ConfigError
+
+SEVERA_ENDPOINTS = {
+    "secure-test": "https://sync-test.severa.com/webservice/S3/API.svc",
+    "production": "https://sync.severa.com/webservice/S3/API.svc",
+}
+Stage = Literal["secure-test", "production", "local"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeveraSettings(_Strict):
+    #: Named Severa environment; ``url`` overrides it (a simulator, a proxy).
+    environment: Literal["secure-test", "production"] = "secure-test"
+    url: str | None = None
+    #: Secrets Manager id (AWS) or environment variable name (local) of the SOAP API key.
+    api_key_secret: str = "SEVERA_API_KEY"
+    #: "" reads all business units (Severa's convention for an empty businessUnitGUID).
+    business_unit_guid: str = ""
+    connect_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    read_timeout_seconds: float = Field(120.0, gt=0, le=900)
+    #: Severa support's advice for maxReceivedMessageSize: 64 MiB.
+    max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    #: Calls kept free of the daily quota for the customer's other integrations.
+    quota_reserve_calls: int = Field(5000, ge=0)
+    #: Short in-process retries for transient transport errors (seconds, bounded).
+    transport_retries: int = Field(2, ge=0, le=5)
+
+    @property
+    def endpoint(self) -> str:
+        return self.url or SEVERA_ENDPOINTS[self.environment]
+
+
+class VismaSettings(_Strict):
+    base_url: str = "https://api.finance.visma.net"
+    token_url: str = "https://connect.visma.com/connect/token"
+    client_id: str = "severa-sync"
+    #: Secrets Manager id (AWS) or environment variable name (local) of the client secret.
+    client_secret_secret: str = "VISMA_CLIENT_SECRET"
+    #: The *company* tenant id (the customer tenant id authenticates but gives 401 on calls).
+    company_tenant_id: str = "local-company"
+    scopes: tuple[str, ...] = (
+        "vismanet_erp_service_api:read",
+        "vismanet_erp_service_api:create",
+        "vismanet_erp_service_api:update",
+    )
+    timeout_seconds: float = Field(60.0, gt=0, le=300)
+    page_size: int = Field(500, ge=1, le=1000)
+    #: Invoices with at least this many lines go through the background API (4-minute limit).
+    background_threshold_lines: int = Field(200, ge=1)
+    background_poll_seconds: float = Field(2.0, gt=0)
+
+
+class InvoiceSettings(_Strict):
+    #: Severa status of invoices to transfer, and the status they get once transferred.
+    source_status: str = "Ready for transfer"
+    transferred_status: str = "Transferred"
+    #: Visma.net inventory (product) number for rows with no article identifier in Severa.
+    default_inventory_number: str = "SEVERA"
+    #: Severa VAT percent ("24", "14", "0") -> Visma.net VAT code id.
+    vat_codes: dict[str, str] = Field(default_factory=lambda: {"25.5": "1", "24": "1", "14": "2", "10": "3",
+                                                               "0": "0"})
+    default_vat_code: str | None = None
+    #: Visma.net customer class for customers created from Severa accounts.
+    customer_class_id: str = "1"
+
+
+class ApiUser(_Strict):
+    """Who runs the integration: shown in error logs so Severa support can be contacted."""
+
+    organisation: str = "Example Oy"
+    name: str = "Integration User"
+    email: str = "integration@example.com"
+
+
+class DataTypeSettings(_Strict):
+    enabled: bool = True
+    schedule: str | None = None  # default: the registry's
+    #: First run: start here when there is no watermark.
+    backfill_from: date = date(2024, 1, 1)
+    window_days: float | None = Field(None, gt=0)
+    overlap_minutes: float | None = Field(None, ge=2)
+
+
+class EngineSettings(_Strict):
+    #: How far behind the signpost the watermark stays (commit lag, clock skew).
+    skew_margin_seconds: int = Field(120, ge=0)
+    #: Stop taking new work when the Lambda has less than this left.
+    time_budget_margin_seconds: int = Field(60, ge=5)
+    lock_lease_seconds: int = Field(960, ge=60)
+    batch_size: int = Field(500, ge=1, le=10_000)
+    #: Bound on the overlap dedup set kept between runs.
+    overlap_dedup_limit: int = Field(5000, ge=0)
+    #: Smallest window the splitter goes down to (a minute: Severa compares to the minute).
+    min_window_seconds: int = Field(60, ge=60)
+
+
+class TenantConfig(_Strict):
+    tenant: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    stage: Stage = "local"
+    time_zone: str = "Europe/Helsinki"
+    severa: SeveraSettings = SeveraSettings()
+    visma: VismaSettings = VismaSettings()
+    api_user: ApiUser = ApiUser()
+    invoices: InvoiceSettings = InvoiceSettings()
+    engine: EngineSettings = EngineSettings()
+    types: dict[str, DataTypeSettings] = Field(default_factory=dict)
+    #: S3 bucket and prefix of the hour-entry and absence exports.
+    export_bucket: str = "severa-sync-exports"
+    export_prefix: str = "exports"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Helsinki)") from None
+        return value
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: dict[str, DataTypeSettings]) -> dict[str, DataTypeSettings]:
+        unknown = sorted(set(value) - set(registry.BY_NAME))
+        if unknown:
+            raise ValueError(f"unknown data types {unknown}; known: {sorted(registry.BY_NAME)}")
+        return value
+
+    @model_validator(mode="after")
+    def _stage_matches_endpoint(self) -> TenantConfig:
+        # A production stack must never talk to secure-test, and the other way round.
+        if self.stage in ("secure-test", "production") and self.severa.url is None:
+            if self.severa.environment != self.stage:
+                raise ValueError(f"stage {self.stage!r} refuses the Severa {self.severa.environment!r} endpoint")
+        if self.stage in ("secure-test", "production") and self.severa.url is not None:
+            other = "production" if self.stage == "secure-test" else "secure-test"
+            if self.severa.url.rstrip("/") == SEVERA_ENDPOINTS[other]:
+                raise ValueError(f"stage {self.stage!r} refuses the {other} Severa endpoint {self.severa.url}")
+        return self
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def type_settings(self, name: str) -> DataTypeSettings:
+        return self.types.get(name, DataTypeSettings())
+
+    def window(self, name: str) -> timedelta:
+        days = self.type_settings(name).window_days
+        return timedelta(days=days) if days else registry.get(name).default_window
+
+    def overlap(self, name: str) -> timedelta:
+        minutes = self.type_settings(name).overlap_minutes
+        return timedelta(minutes=minutes) if minutes else registry.get(name).default_overlap
+
+    def schedule(self, name: str) -> str:
+        return self.type_settings(name).schedule or registry.get(name).default_schedule
+
+
+def parse_config(data: dict[str, Any], *, origin: str = "configuration") -> TenantConfig:
+    """Validate raw configuration; a ``ConfigError`` names every bad field."""
+    try:
+        return TenantConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid {origin}: {problems}") from None
+
+
+def load_file(path: str | Path) -> TenantConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"configuration file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    return parse_config(data, origin=f"configuration file {path}")
+
+
+def load_from_environment(environ: dict[str, str] | None = None) -> TenantConfig:
+    """Lambda: inline JSON in ``SEVERA_SYNC_CONFIG`` or an SSM parameter ``SEVERA_SYNC_CONFIG_PARAMETER``."""
+    env = os.environ if environ is None else environ
+    if inline := env.get("SEVERA_SYNC_CONFIG"):
+        origin = "SEVERA_SYNC_CONFIG"
+        raw = inline
+    elif name := env.get("SEVERA_SYNC_CONFIG_PARAMETER"):
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only in AWS
+
+        origin = f"SSM parameter {name}"
+        raw = str(parameters.get_parameter(name, max_age=300))
+    else:
+        raise ConfigError("no configuration: set SEVERA_SYNC_CONFIG or SEVERA_SYNC_CONFIG_PARAMETER")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{origin} is not valid JSON: {exc}") from None
+    return parse_config(data, origin=origin)

@@ -1,0 +1,218 @@
+"""The engine's ports: what it needs from a source, a target, the state store and the alerts.
+
+The engine knows nothing of SOAP, HTTP, DynamoDB or SNS; adapters implement these protocols
+(``severa.source``, ``targets.*``, ``state.dynamodb``, ``alerts.sns``) and tests use in-memory
+fakes (``tests/fakes.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from severa_sync.errors import CallInfo, SyncError
+from severa_sync.registry import DataType
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record read from the source, with what the engine needs to track it."""
+
+    key: str  # Severa GUID
+    #: Severa's change time (UTC) where the entity carries one (Customer.UpdatedTS, Case.UpdatedTs).
+    changed_at: datetime | None
+    #: Human key for logs: invoice number, case number, account name.
+    display_key: str
+    #: Stable hash of the content, to skip re-deliveries of unchanged records.
+    content_hash: str
+    #: The typed record (pydantic model from ``severa.models``).
+    payload: BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A read window. ``end`` None means "changed since ``start``" with no upper bound."""
+
+    start: datetime
+    end: datetime | None = None
+
+    def __str__(self) -> str:
+        end = self.end.isoformat() if self.end else "now"
+        return f"[{self.start.isoformat()}, {end})"
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    api_version: str
+    schema_version: str
+
+
+class Source(Protocol):
+    def server_time(self) -> datetime | None:
+        """The source's clock (HTTP Date of the last answer), to keep the signpost skew-safe."""
+
+    def versions(self) -> Versions: ...
+
+    def read(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
+        """The data type's primary read over ``window`` (SINCE kinds ignore ``window.end``)."""
+
+    def read_fallback(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
+        """The ranged or paged alternative used when the primary SINCE read is too big or slow."""
+
+    def read_by_key(self, data_type: DataType, key: str) -> SourceRecord | None:
+        """One record by GUID (retry set, on-demand dependencies); None when it no longer exists."""
+
+    def acknowledge(self, data_type: DataType, record: SourceRecord) -> None:
+        """Tell the source a record was delivered (invoices: ``SetInvoiceStatus`` to Transferred)."""
+
+    def last_call(self) -> CallInfo | None:
+        """The previous call to the source with its parameters, secrets redacted."""
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What a target did with one batch."""
+
+    delivered: list[SourceRecord] = field(default_factory=list)
+    skipped: list[SourceRecord] = field(default_factory=list)  # unchanged since last delivery
+    failed: list[tuple[SourceRecord, SyncError]] = field(default_factory=list)
+
+
+class Target(Protocol):
+    def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
+        """Deliver idempotently: a retried record never creates a second copy.
+
+        Per-record failures come back in ``Delivery.failed``; errors that make the whole target
+        unusable (authentication, quota, target down) are raised.
+        """
+
+    def flush(self, data_type: DataType) -> None:
+        """Make everything delivered so far durable (S3 writes its partitions)."""
+
+    def last_call(self) -> CallInfo | None: ...
+
+
+@dataclass(slots=True)
+class WatermarkState:
+    """The watermark item as read at the start of a run."""
+
+    watermark: datetime | None
+    raw: str | None  # the attribute exactly as stored, for the conditional write
+    window_seconds: int | None = None  # window size that last worked (RANGE kinds)
+    resume: dict[str, Any] | None = None  # where a partial run stopped
+    unavailable_attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryItem:
+    key: str
+    display_key: str
+    attempts: int
+    last_error_code: str
+    last_error_message: str
+    first_failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    reason: str
+    code: str
+    since: datetime
+    data_type: str | None  # None: the whole tenant
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: str
+    status: str  # "succeeded" | "partial" | "failed" | "retry_later" | "halted" | "skipped"
+    fetched: int
+    delivered: int
+    skipped: int
+    failed: int
+    started_at: datetime
+    finished_at: datetime
+
+
+class StateStore(Protocol):
+    # watermarks -------------------------------------------------------------------------------
+    def read_watermark(self, tenant: str, data_type: str) -> WatermarkState: ...
+
+    def write_watermark(self, tenant: str, data_type: str, new: datetime, *, expected_raw: str | None,
+                        run_id: str, window_seconds: int | None = None,
+                        resume: dict[str, Any] | None = None) -> bool:
+        """Conditional on the stored value still being ``expected_raw``; False when an operator
+        changed it meanwhile (the hand-set value wins)."""
+
+    def save_resume(self, tenant: str, data_type: str, resume: dict[str, Any] | None, *,
+                    window_seconds: int | None = None) -> None: ...
+
+    def record_run(self, tenant: str, data_type: str, summary: RunSummary) -> None: ...
+
+    def set_unavailable_attempts(self, tenant: str, data_type: str, attempts: int) -> None: ...
+
+    def rewind(self, tenant: str, data_type: str, to: datetime, *, by: str) -> str | None:
+        """Operator rewind (the CLI's equivalent of editing the item): returns the old value."""
+
+    # locks ------------------------------------------------------------------------------------
+    def acquire_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool: ...
+
+    def renew_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool: ...
+
+    def release_lock(self, tenant: str, data_type: str, run_id: str) -> None: ...
+
+    # retry set --------------------------------------------------------------------------------
+    def park(self, tenant: str, data_type: str, record: SourceRecord, error: SyncError) -> None: ...
+
+    def unpark(self, tenant: str, data_type: str, key: str) -> None: ...
+
+    def parked(self, tenant: str, data_type: str) -> list[RetryItem]: ...
+
+    # versions and halts -----------------------------------------------------------------------
+    def read_versions(self, tenant: str) -> Versions | None: ...
+
+    def write_versions(self, tenant: str, versions: Versions) -> None: ...
+
+    def halts(self, tenant: str) -> list[Halt]: ...
+
+    def halt(self, tenant: str, data_type: str | None, code: str, reason: str) -> None: ...
+
+    def clear_halt(self, tenant: str, data_type: str | None, *, by: str) -> bool: ...
+
+    # mapping store (Severa GUID -> target key) ------------------------------------------------
+    def get_mapping(self, tenant: str, data_type: str, key: str) -> Mapping | None: ...
+
+    def get_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> dict[str, Mapping]: ...
+
+    def put_mapping(self, tenant: str, data_type: str, key: str, mapping: Mapping) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """Where a Severa record lives in the target, and what was last sent there."""
+
+    target_key: str  # Visma.net customer number / project id / invoice reference; S3 partition
+    content_hash: str
+    delivered_at: datetime
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert is a postcard: no customer data, only what an operator needs to look further."""
+
+    kind: str  # "retries_exhausted", "schema_change", "api_version_change", "authentication", ...
+    tenant: str
+    data_type: str | None
+    summary: str  # what happened, in one sentence, without record content
+    run_id: str
+    at_utc: datetime
+    at_local: datetime
+    logs_query: str  # a Logs Insights query that shows the details
+
+
+class Alerts(Protocol):
+    def publish(self, alert: Alert) -> None: ...
