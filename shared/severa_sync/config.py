@@ -38,7 +38,7 @@ class SeveraSettings(_Strict):
     environment: Literal["secure-test", "production"] = "secure-test"
     url: str | None = None
     #: Secrets Manager id (AWS) or environment variable name (local) of the SOAP API key.
-    api_key_secret: str = "SEVERA_API_KEY"
+    api_key_secret: str = "SEVERA_API_KEY"  # noqa: S105 - a secret's name, not a secret
     #: "" reads all business units (Severa's convention for an empty businessUnitGUID).
     business_unit_guid: str = ""
     connect_timeout_seconds: float = Field(10.0, gt=0, le=60)
@@ -57,10 +57,10 @@ class SeveraSettings(_Strict):
 
 class VismaSettings(_Strict):
     base_url: str = "https://api.finance.visma.net"
-    token_url: str = "https://connect.visma.com/connect/token"
+    token_url: str = "https://connect.visma.com/connect/token"  # noqa: S105 - a URL
     client_id: str = "severa-sync"
     #: Secrets Manager id (AWS) or environment variable name (local) of the client secret.
-    client_secret_secret: str = "VISMA_CLIENT_SECRET"
+    client_secret_secret: str = "VISMA_CLIENT_SECRET"  # noqa: S105 - a name
     #: The *company* tenant id (the customer tenant id authenticates but gives 401 on calls).
     company_tenant_id: str = "local-company"
     scopes: tuple[str, ...] = (
@@ -82,8 +82,9 @@ class InvoiceSettings(_Strict):
     #: Visma.net inventory (product) number for rows with no article identifier in Severa.
     default_inventory_number: str = "SEVERA"
     #: Severa VAT percent ("24", "14", "0") -> Visma.net VAT code id.
-    vat_codes: dict[str, str] = Field(default_factory=lambda: {"25.5": "1", "24": "1", "14": "2", "10": "3",
-                                                               "0": "0"})
+    vat_codes: dict[str, str] = Field(
+        default_factory=lambda: {"25.5": "1", "24": "1", "14": "2", "10": "3", "0": "0"}
+    )
     default_vat_code: str | None = None
     #: Visma.net customer class for customers created from Severa accounts.
     customer_class_id: str = "1"
@@ -153,13 +154,13 @@ class TenantConfig(_Strict):
     @model_validator(mode="after")
     def _stage_matches_endpoint(self) -> TenantConfig:
         # A production stack must never talk to secure-test, and the other way round.
-        if self.stage in ("secure-test", "production") and self.severa.url is None:
-            if self.severa.environment != self.stage:
-                raise ValueError(f"stage {self.stage!r} refuses the Severa {self.severa.environment!r} endpoint")
-        if self.stage in ("secure-test", "production") and self.severa.url is not None:
-            other = "production" if self.stage == "secure-test" else "secure-test"
-            if self.severa.url.rstrip("/") == SEVERA_ENDPOINTS[other]:
-                raise ValueError(f"stage {self.stage!r} refuses the {other} Severa endpoint {self.severa.url}")
+        if self.stage not in ("secure-test", "production"):
+            return self
+        other = "production" if self.stage == "secure-test" else "secure-test"
+        if self.severa.url is None and self.severa.environment != self.stage:
+            raise ValueError(f"stage {self.stage!r} refuses the Severa {self.severa.environment!r} endpoint")
+        if self.severa.url is not None and self.severa.url.rstrip("/") == SEVERA_ENDPOINTS[other]:
+            raise ValueError(f"stage {self.stage!r} refuses the {other} Severa endpoint {self.severa.url}")
         return self
 
     # -- derived ---------------------------------------------------------------------------
@@ -202,7 +203,9 @@ def load_file(path: str | Path) -> TenantConfig:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"configuration file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+        raise ConfigError(
+            f"configuration file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
+        ) from None
     return parse_config(data, origin=f"configuration file {path}")
 
 
@@ -213,7 +216,7 @@ def load_from_environment(environ: dict[str, str] | None = None) -> TenantConfig
         origin = "SEVERA_SYNC_CONFIG"
         raw = inline
     elif name := env.get("SEVERA_SYNC_CONFIG_PARAMETER"):
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only in AWS
+        from aws_lambda_powertools.utilities import parameters
 
         origin = f"SSM parameter {name}"
         raw = str(parameters.get_parameter(name, max_age=300))

@@ -98,10 +98,19 @@ class SeveraFault(SeveraError):
 
     fault_type = "UnknownFault"
 
-    def __init__(self, message: str, *, description: str | None = None, source: str | None = None,
-                 call: CallInfo | None = None):
-        super().__init__(message, call=call, detail={"fault_type": self.fault_type,
-                                                     "description": description, "source": source})
+    def __init__(
+        self,
+        message: str,
+        *,
+        description: str | None = None,
+        source: str | None = None,
+        call: CallInfo | None = None,
+    ):
+        super().__init__(
+            message,
+            call=call,
+            detail={"fault_type": self.fault_type, "description": description, "source": source},
+        )
         self.description = description
         self.source = source
 

@@ -49,6 +49,10 @@ class DataType:
     lookahead: timedelta = timedelta(0)
     #: Whether records carry a change time the watermark can follow.
     has_change_time: bool = False
+    #: The fallback read takes date windows (hour entries by date) rather than pages (customers).
+    fallback_windows: bool = False
+    #: Windows cover whole weeks in the tenant's time zone (weekly export files are replaced whole).
+    align_weeks: bool = False
 
     @property
     def function_logical_id(self) -> str:
@@ -118,6 +122,7 @@ DATA_TYPES: tuple[DataType, ...] = (
         depends_on=(),
         default_window=timedelta(days=7),
         default_overlap=MINUTES_2,
+        fallback_windows=True,
     ),
     DataType(
         name="absences",
@@ -134,6 +139,7 @@ DATA_TYPES: tuple[DataType, ...] = (
         # late edits reach the salary files; weekly files are replaced whole, never appended.
         default_overlap=timedelta(weeks=4),
         lookahead=timedelta(weeks=4),
+        align_weeks=True,
     ),
 )
 

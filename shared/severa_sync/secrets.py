@@ -55,11 +55,13 @@ class SecretsManagerSecrets:
     """AWS: the secret's name is a Secrets Manager id; cached by powertools (5 minutes)."""
 
     def resolve(self, name: str) -> Secret:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only in AWS
+        from aws_lambda_powertools.utilities import parameters
 
         try:
             value = parameters.get_secret(name, max_age=300)
         except parameters.exceptions.GetParameterError as exc:
             # The SDK error names the secret, never its value.
-            raise ConfigError(f"cannot read secret {name!r} from Secrets Manager: {type(exc).__name__}") from None
+            raise ConfigError(
+                f"cannot read secret {name!r} from Secrets Manager: {type(exc).__name__}"
+            ) from None
         return Secret(str(value))

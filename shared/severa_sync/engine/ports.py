@@ -66,8 +66,11 @@ class Source(Protocol):
     def read_by_key(self, data_type: DataType, key: str) -> SourceRecord | None:
         """One record by GUID (retry set, on-demand dependencies); None when it no longer exists."""
 
-    def acknowledge(self, data_type: DataType, record: SourceRecord) -> None:
-        """Tell the source a record was delivered (invoices: ``SetInvoiceStatus`` to Transferred)."""
+    def acknowledge(self, data_type: DataType, record: SourceRecord) -> str | None:
+        """Tell the source a record was delivered (invoices: ``SetInvoiceStatus`` to Transferred).
+
+        Returns the new source status it set (for the log line), None when the type needs nothing.
+        """
 
     def last_call(self) -> CallInfo | None:
         """The previous call to the source with its parameters, secrets redacted."""
@@ -90,8 +93,12 @@ class Target(Protocol):
         unusable (authentication, quota, target down) are raised.
         """
 
-    def flush(self, data_type: DataType) -> None:
-        """Make everything delivered so far durable (S3 writes its partitions)."""
+    def flush(self, data_type: DataType, window: Window | None) -> None:
+        """Make everything delivered so far durable (S3 writes its partitions).
+
+        ``window`` is the read window whose records have all been passed to ``deliver`` (None for a
+        SINCE read or a mid-window flush): absences replace the weekly files it fully covers.
+        """
 
     def last_call(self) -> CallInfo | None: ...
 
@@ -141,14 +148,23 @@ class StateStore(Protocol):
     # watermarks -------------------------------------------------------------------------------
     def read_watermark(self, tenant: str, data_type: str) -> WatermarkState: ...
 
-    def write_watermark(self, tenant: str, data_type: str, new: datetime, *, expected_raw: str | None,
-                        run_id: str, window_seconds: int | None = None,
-                        resume: dict[str, Any] | None = None) -> bool:
+    def write_watermark(
+        self,
+        tenant: str,
+        data_type: str,
+        new: datetime,
+        *,
+        expected_raw: str | None,
+        run_id: str,
+        window_seconds: int | None = None,
+        resume: dict[str, Any] | None = None,
+    ) -> bool:
         """Conditional on the stored value still being ``expected_raw``; False when an operator
         changed it meanwhile (the hand-set value wins)."""
 
-    def save_resume(self, tenant: str, data_type: str, resume: dict[str, Any] | None, *,
-                    window_seconds: int | None = None) -> None: ...
+    def save_resume(
+        self, tenant: str, data_type: str, resume: dict[str, Any] | None, *, window_seconds: int | None = None
+    ) -> None: ...
 
     def record_run(self, tenant: str, data_type: str, summary: RunSummary) -> None: ...
 

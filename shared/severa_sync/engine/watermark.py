@@ -1,0 +1,92 @@
+"""Watermark arithmetic: pure functions, so the rules that prevent lost records are easy to test.
+
+The failures these rules make impossible (incremental-sync-practices.md A.6): a strict ``>`` at the
+boundary (we query from ``watermark - overlap``, inclusive), checkpoints in the middle of equal
+timestamps (SINCE reads are not ordered, so the watermark moves only when the whole answer was
+delivered), rounded-up watermarks (never rounded), state saved after a failure (the engine writes only
+after delivery), records changed during the run (the signpost caps the watermark).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from severa_sync.engine.ports import SourceRecord
+
+
+def query_start(watermark: datetime, overlap: timedelta) -> datetime:
+    """Where a read starts: inclusive and ``overlap`` early, because Severa compares to the minute."""
+    return watermark - overlap
+
+
+def signpost(local_now: datetime, server_now: datetime | None) -> datetime:
+    """The run's fixed 'now': the earlier of our clock and Severa's (its HTTP Date), skew-safe."""
+    return min(local_now, server_now) if server_now is not None else local_now
+
+
+def since_watermark(
+    old: datetime | None,
+    delivered_max_change: datetime | None,
+    *,
+    signpost_at: datetime,
+    skew: timedelta,
+    has_change_time: bool,
+) -> datetime | None:
+    """New watermark after a *complete* SINCE read whose every record was delivered or parked.
+
+    ``min(largest change time delivered, signpost - skew)``: with change times (accounts, cases) the
+    watermark follows Severa's own clock, so our clock's skew cannot skip records; with nothing
+    delivered there is no evidence from Severa's clock and the watermark stays. Entities without a
+    change time (hour entries) can only follow the signpost, minus the skew margin.
+    """
+    cap = signpost_at - skew
+    if has_change_time:
+        if delivered_max_change is None:
+            return old
+        candidate = min(delivered_max_change, cap)
+    else:
+        candidate = cap
+    return candidate if old is None or candidate > old else old
+
+
+def range_watermark(
+    old: datetime | None, window_end: datetime, *, signpost_at: datetime, skew: timedelta
+) -> datetime | None:
+    """New watermark after a fully delivered RANGE window: its end, capped by the signpost."""
+    candidate = min(window_end, signpost_at - skew)
+    return candidate if old is None or candidate > old else old
+
+
+class OverlapFilter:
+    """Drops what the overlap re-reads: records delivered last run with the same content.
+
+    Bounded: only records changed within the overlap before the new watermark are remembered, and
+    at most ``limit`` of them; past the limit nothing is remembered (the targets' content-hash check
+    still skips unchanged records, so the bound costs calls, never correctness).
+    """
+
+    def __init__(self, remembered: dict[str, str] | None = None):
+        self._seen = dict(remembered or {})
+        self.dropped = 0
+
+    def is_repeat(self, record: SourceRecord) -> bool:
+        if self._seen.get(record.key) == record.content_hash:
+            self.dropped += 1
+            return True
+        return False
+
+    @staticmethod
+    def remember(
+        records: Iterable[SourceRecord], *, new_watermark: datetime | None, overlap: timedelta, limit: int
+    ) -> dict[str, str]:
+        if new_watermark is None:
+            return {}
+        horizon = new_watermark - overlap
+        kept: dict[str, str] = {}
+        for record in records:
+            if record.changed_at is not None and record.changed_at >= horizon:
+                kept[record.key] = record.content_hash
+                if len(kept) > limit:
+                    return {}
+        return kept

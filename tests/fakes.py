@@ -1,0 +1,153 @@
+"""In-memory source, target and alerts for engine tests: small, deterministic, fault-injectable."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from severa_sync.engine.ports import Alert, Delivery, SourceRecord, Versions, Window
+from severa_sync.errors import CallInfo, SeveraUnavailable, SyncError, TargetRejected
+from severa_sync.registry import DataType
+
+
+class FakePayload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    GUID: str
+    Name: str = ""
+
+
+@dataclass
+class FakeRow:
+    key: str
+    changed_at: datetime
+    content: str = "v1"
+    event_at: datetime | None = None  # RANGE types read by this
+
+
+def make_record(row: FakeRow, *, with_change_time: bool) -> SourceRecord:
+    digest = hashlib.sha1(f"{row.key}:{row.content}".encode()).hexdigest()  # noqa: S324 - not security
+    return SourceRecord(row.key, row.changed_at if with_change_time else None, row.key, digest,
+                        FakePayload(GUID=row.key, Name=row.content))
+
+
+@dataclass
+class FakeSource:
+    rows: dict[str, FakeRow] = field(default_factory=dict)
+    versions_value: Versions = field(default_factory=lambda: Versions("1.0", "2019.1"))
+    server_now: datetime | None = None
+    #: Raise this on the Nth read (1-based) of the primary operation.
+    fail_on_read: dict[int, SyncError] = field(default_factory=dict)
+    #: Raise SeveraUnavailable after yielding this many records of a read.
+    die_after: int | None = None
+    too_big_over: int | None = None  # windows holding more records than this raise SeveraResponseTooLarge
+    acknowledged: list[str] = field(default_factory=list)
+    reads: list[Window] = field(default_factory=list)
+    fallback_reads: list[Window] = field(default_factory=list)
+
+    def put(self, key: str, at: datetime, content: str = "v1", event_at: datetime | None = None) -> None:
+        self.rows[key] = FakeRow(key, at, content, event_at or at)
+
+    def server_time(self) -> datetime | None:
+        return self.server_now
+
+    def versions(self) -> Versions:
+        return self.versions_value
+
+    def _select(self, dt: DataType, window: Window, *, by_event: bool) -> list[SourceRecord]:
+        def inside(row: FakeRow) -> bool:
+            at = row.event_at if by_event and row.event_at else row.changed_at
+            # Severa compares to the minute: model the loss an overlap must cover.
+            start = window.start.replace(second=0, microsecond=0)
+            return at >= start and (window.end is None or at < window.end)
+
+        picked = [make_record(r, with_change_time=dt.has_change_time) for r in self.rows.values() if inside(r)]
+        if self.too_big_over is not None and len(picked) > self.too_big_over:
+            from severa_sync.errors import SeveraResponseTooLarge
+
+            raise SeveraResponseTooLarge("too big", call=CallInfo("severa", dt.read_operation, {}))
+        return picked
+
+    def _stream(self, records: list[SourceRecord]) -> Iterator[SourceRecord]:
+        for index, record in enumerate(records):
+            if self.die_after is not None and index >= self.die_after:
+                raise SeveraUnavailable("connection reset", call=CallInfo("severa", "read", {}))
+            yield record
+
+    def read(self, dt: DataType, window: Window) -> Iterator[SourceRecord]:
+        self.reads.append(window)
+        if error := self.fail_on_read.pop(len(self.reads), None):
+            raise error
+        return self._stream(self._select(dt, window, by_event=window.end is not None))
+
+    def read_fallback(self, dt: DataType, window: Window) -> Iterator[SourceRecord]:
+        self.fallback_reads.append(window)
+        everything = Window(window.start.replace(year=1990), window.end)
+        return iter(self._select(dt, everything, by_event=window.end is not None))
+
+    def read_by_key(self, dt: DataType, key: str) -> SourceRecord | None:
+        row = self.rows.get(key)
+        return make_record(row, with_change_time=dt.has_change_time) if row else None
+
+    def acknowledge(self, dt: DataType, record: SourceRecord) -> str | None:
+        if dt.name != "invoices":
+            return None
+        self.acknowledged.append(record.key)
+        return "Transferred"
+
+    def last_call(self) -> CallInfo | None:
+        return CallInfo("severa", "fake/read", {"since": "..."})
+
+
+@dataclass
+class MemoryTarget:
+    """Idempotent upsert by key; skips unchanged content like the real targets do."""
+
+    store: dict[str, str] = field(default_factory=dict)  # key -> content hash
+    writes: list[str] = field(default_factory=list)
+    reject: set[str] = field(default_factory=set)
+    flushes: list[Window | None] = field(default_factory=list)
+
+    def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
+        out = Delivery()
+        for record in records:
+            if record.key in self.reject:
+                out.failed.append((record, TargetRejected(f"rejected {record.key}")))
+            elif self.store.get(record.key) == record.content_hash:
+                out.skipped.append(record)
+            else:
+                self.store[record.key] = record.content_hash
+                self.writes.append(record.key)
+                out.delivered.append(record)
+        return out
+
+    def flush(self, data_type: DataType, window: Window | None) -> None:
+        self.flushes.append(window)
+
+    def last_call(self) -> CallInfo | None:
+        return CallInfo("memory", "deliver", {})
+
+
+@dataclass
+class ListAlerts:
+    sent: list[Alert] = field(default_factory=list)
+
+    def publish(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+    def kinds(self) -> list[str]:
+        return [a.kind for a in self.sent]
+
+
+def log_lines(caplog) -> list[dict]:
+    """The structured log lines (message, level and the extra keys) captured by pytest's caplog."""
+    lines = []
+    for record in caplog.records:
+        line = {k: v for k, v in record.__dict__.items() if not k.startswith("_")}
+        line["message"] = record.getMessage()
+        line["level"] = record.levelname
+        lines.append(line)
+    return lines
