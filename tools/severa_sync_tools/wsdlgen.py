@@ -19,6 +19,7 @@ INFERRED we chose the WCF default:
 from __future__ import annotations
 
 from pathlib import Path
+
 from severa_sync.severa import schema as s
 
 WSDL_PATH = Path(__file__).resolve().parents[2] / "shared" / "severa_sync" / "severa" / "wsdl" / "API.wsdl"
@@ -31,7 +32,9 @@ def _xsd_type(base: str, prefix_entities: str) -> str:
 
 def _element(member: s.Member, ent: str, arrays: str) -> str:
     if member.is_array:
-        typ = f"{arrays}:ArrayOf{member.base}" if member.base in s.XSD_SIMPLE else f"{ent}:ArrayOf{member.base}"
+        typ = (
+            f"{arrays}:ArrayOf{member.base}" if member.base in s.XSD_SIMPLE else f"{ent}:ArrayOf{member.base}"
+        )
     else:
         typ = _xsd_type(member.base, ent)
     nil = ' nillable="true"' if member.nillable else ""
@@ -119,13 +122,19 @@ def _messages() -> list[str]:
     ]
     for op in s.OPERATIONS:
         base = f"{op.interface}_{op.name}"
-        out.append(f'<wsdl:message name="{base}_InputMessage"><wsdl:part name="parameters" element="tns:{op.name}"/>'
-                   "</wsdl:message>")
-        out.append(f'<wsdl:message name="{base}_OutputMessage">'
-                   f'<wsdl:part name="parameters" element="tns:{op.name}Response"/></wsdl:message>')
+        out.append(
+            f'<wsdl:message name="{base}_InputMessage"><wsdl:part name="parameters" element="tns:{op.name}"/>'
+            "</wsdl:message>"
+        )
+        out.append(
+            f'<wsdl:message name="{base}_OutputMessage">'
+            f'<wsdl:part name="parameters" element="tns:{op.name}Response"/></wsdl:message>'
+        )
         for fault in op.faults:
-            out.append(f'<wsdl:message name="{base}_{fault}Fault_FaultMessage">'
-                       f'<wsdl:part name="detail" element="api:{fault}"/></wsdl:message>')
+            out.append(
+                f'<wsdl:message name="{base}_{fault}Fault_FaultMessage">'
+                f'<wsdl:part name="detail" element="api:{fault}"/></wsdl:message>'
+            )
     return out
 
 
@@ -139,7 +148,9 @@ def _port_types() -> list[str]:
             out.append(f'<wsdl:input message="tns:{base}_InputMessage"/>')
             out.append(f'<wsdl:output message="tns:{base}_OutputMessage"/>')
             for fault in op.faults:
-                out.append(f'<wsdl:fault name="{fault}Fault" message="tns:{base}_{fault}Fault_FaultMessage"/>')
+                out.append(
+                    f'<wsdl:fault name="{fault}Fault" message="tns:{base}_{fault}Fault_FaultMessage"/>'
+                )
             out.append("</wsdl:operation>")
         out.append("</wsdl:portType>")
     return out
@@ -153,12 +164,16 @@ def _bindings() -> list[str]:
         for op in (o for o in s.OPERATIONS if o.interface == iface):
             out.append(f'<wsdl:operation name="{op.name}">')
             out.append(f'<soap:operation soapAction="{op.soap_action}" style="document"/>')
-            out.append('<wsdl:input><soap:header message="tns:WebServicePasswordHeader" part="WebServicePassword" '
-                       'use="literal"/><soap:body use="literal"/></wsdl:input>')
+            out.append(
+                '<wsdl:input><soap:header message="tns:WebServicePasswordHeader" part="WebServicePassword" '
+                'use="literal"/><soap:body use="literal"/></wsdl:input>'
+            )
             out.append('<wsdl:output><soap:body use="literal"/></wsdl:output>')
             for fault in op.faults:
-                out.append(f'<wsdl:fault name="{fault}Fault"><soap:fault name="{fault}Fault" use="literal"/>'
-                           "</wsdl:fault>")
+                out.append(
+                    f'<wsdl:fault name="{fault}Fault"><soap:fault name="{fault}Fault" use="literal"/>'
+                    "</wsdl:fault>"
+                )
             out.append("</wsdl:operation>")
         out.append("</wsdl:binding>")
     return out
@@ -167,8 +182,10 @@ def _bindings() -> list[str]:
 def _service() -> list[str]:
     out = ['<wsdl:service name="API">']
     for iface in s.INTERFACES:
-        out.append(f'<wsdl:port name="Severa.API.{iface}" binding="tns:Severa.API.{iface}">'
-                   f'<soap:address location="{PRODUCTION_ADDRESS}"/></wsdl:port>')
+        out.append(
+            f'<wsdl:port name="Severa.API.{iface}" binding="tns:Severa.API.{iface}">'
+            f'<soap:address location="{PRODUCTION_ADDRESS}"/></wsdl:port>'
+        )
     out.append("</wsdl:service>")
     return out
 

@@ -191,12 +191,9 @@ ENTITIES: dict[str, tuple[Member, ...]] = {
         "sellerPostalAddressDetails:InvoicePostAddress"
     ),
     "InvoicePostAddress": _members(
-        "country:string countryCode:string postCodeIdentifier:string streetName:string "
-        "townName:string"
+        "country:string countryCode:string postCodeIdentifier:string streetName:string townName:string"
     ),
-    "InvoiceBankAccount": _members(
-        "sellerAccountID:string sellerBic:string"
-    ),
+    "InvoiceBankAccount": _members("sellerAccountID:string sellerBic:string"),
     "InvoiceStatus": _members(
         "Description:string HasInvoiceNumber:bool IsActive:bool IsDefault:bool IsPaid:bool "
         "IsReadOnly:bool IsSent:bool IsWaitingPayment:bool Name:string SortOrder:int"
@@ -233,24 +230,72 @@ ENTITIES: dict[str, tuple[Member, ...]] = {
 OPERATIONS: tuple[Operation, ...] = (
     _op("IAPI", "GetVersion", "", "string", ""),
     _op("IAPI", "GetEntitySchemaVersion", "", "string", ""),
-    _op("ICustomer", "GetCustomersChangedSince", "startDateTime:dateTime options:int", "Customer[]", "AF,GF,NF"),
+    _op(
+        "ICustomer",
+        "GetCustomersChangedSince",
+        "startDateTime:dateTime options:int",
+        "Customer[]",
+        "AF,GF,NF",
+    ),
     _op("ICustomer", "GetCustomerByGUID", "accountGuid:string", "Customer", "AF,GF,NF"),
     _op("ICustomer", "GetAllCustomers", "options:int startFromIndex:int count:int", "Customer[]", "AF,GF"),
-    _op("ICase", "GetCasesChangedSince", "businessUnitGUID:string startDateTime:dateTime options:int", "Case[]", "AF,GF"),
+    _op(
+        "ICase",
+        "GetCasesChangedSince",
+        "businessUnitGUID:string startDateTime:dateTime options:int",
+        "Case[]",
+        "AF,GF",
+    ),
     _op("ICase", "GetCaseByGUID", "caseGuid:string", "Case", "AF,GF,NF"),
-    _op("IInvoice", "GetInvoicesByStatus", "businessUnitGUID:string status:string options:int maxInvoices:int?", "Invoice[]", "AF,GF,NF"),
-    _op("IInvoice", "GetInvoicesByDateAndStatus", "businessUnitGUID:string startDate:dateTime? endDate:dateTime? status:string options:int", "Invoice[]", "AF,GF"),
+    _op(
+        "IInvoice",
+        "GetInvoicesByStatus",
+        "businessUnitGUID:string status:string options:int maxInvoices:int?",
+        "Invoice[]",
+        "AF,GF,NF",
+    ),
+    _op(
+        "IInvoice",
+        "GetInvoicesByDateAndStatus",
+        "businessUnitGUID:string startDate:dateTime? endDate:dateTime? status:string options:int",
+        "Invoice[]",
+        "AF,GF",
+    ),
     _op("IInvoice", "GetInvoiceByGUID", "invoiceGUID:string", "Invoice", "AF,GF,NF"),
     _op("IInvoice", "SetInvoiceStatus", "invoiceGUID:string status:string", "void", "AF,GF,NF,NP"),
     _op("IInvoiceStatus", "GetAllInvoiceStatuses", "", "InvoiceStatus[]", ""),
     _op("IHourEntry", "GetHourEntriesChangedSince", "startDate:dateTime", "HourEntry[]", "AF,GF"),
-    _op("IHourEntry", "GetHourEntriesByDate", "businessUnitGUID:string startdate:dateTime? enddate:dateTime?", "HourEntry[]", "AF,GF"),
-    _op("IActivity", "GetActivityInstances", "userGUID:string startsAfter:dateTime? startsBefore:dateTime? endsAfter:dateTime? endsBefore:dateTime? activityTypeGUID:string accountGUID:string caseGUID:string firstRow:int? maxRows:int?", "Activity[]", "AF,GF,VE"),
+    _op(
+        "IHourEntry",
+        "GetHourEntriesByDate",
+        "businessUnitGUID:string startdate:dateTime? enddate:dateTime?",
+        "HourEntry[]",
+        "AF,GF",
+    ),
+    _op(
+        "IActivity",
+        "GetActivityInstances",
+        "userGUID:string startsAfter:dateTime? startsBefore:dateTime? endsAfter:dateTime? endsBefore:dateTime? activityTypeGUID:string accountGUID:string caseGUID:string firstRow:int? maxRows:int?",
+        "Activity[]",
+        "AF,GF,VE",
+    ),
     _op("IActivityType", "GetAllActivityTypes", "", "ActivityType[]", "AF,GF"),
-    _op("IUser", "GetUsersChangedSince", "businessUnitGUID:string startDateTime:dateTime options:int", "User[]", "AF,GF"),
+    _op(
+        "IUser",
+        "GetUsersChangedSince",
+        "businessUnitGUID:string startDateTime:dateTime options:int",
+        "User[]",
+        "AF,GF",
+    ),
     # 2020 contract ([FS] Activities Domain.fs). Parameter types INFERRED: dateTime for the two dates,
     # string for category and unit; faults INFERRED as the other IActivity reads (AF, GF, VE).
-    _op("IActivity", "GetActivitiesByDate", "startDate:dateTime endDate:dateTime activityCategory:string businessUnitGuid:string", "Activity[]", "AF,GF,VE"),
+    _op(
+        "IActivity",
+        "GetActivitiesByDate",
+        "startDate:dateTime endDate:dateTime activityCategory:string businessUnitGuid:string",
+        "Activity[]",
+        "AF,GF,VE",
+    ),
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.qualified: op for op in OPERATIONS}
