@@ -1,0 +1,201 @@
+"""Composition root: builds the engine and its adapters once per process from the environment.
+
+Lambda reads ``SEVERA_SYNC_CONFIG``/``SEVERA_SYNC_CONFIG_PARAMETER`` (tenant configuration) and the
+stack's resources (``STATE_TABLE``, ``ALERT_TOPIC_ARN``, ``RETRY_STATE_MACHINE_ARN``). The local run
+sets the same variables (moto server through ``AWS_ENDPOINT_URL``, simulators as endpoints), or picks
+the embedded state store with ``STATE_BACKEND=local``. Adapters are built lazily per target so a
+hour-entries function never needs Visma.net credentials.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from severa_sync import registry
+from severa_sync.config import TenantConfig, load_from_environment
+from severa_sync.engine.engine import SyncEngine
+from severa_sync.engine.ports import Alerts, Source, StateStore, Target
+from severa_sync.errors import ConfigError, MappingError
+from severa_sync.registry import DataType, TargetKind
+from severa_sync.secrets import EnvironmentSecrets, SecretResolver, SecretsManagerSecrets
+from severa_sync.telemetry import EmfTelemetry, Telemetry
+
+
+class RuntimeSettings(BaseModel):
+    """The stack's resources, from environment variables (names as in template.yaml)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    STATE_BACKEND: Literal["dynamodb", "local"] = "dynamodb"
+    STATE_TABLE: str | None = None
+    STATE_FILE: str = ".severa-sync/state.json"
+    ALERT_TOPIC_ARN: str | None = None
+    RETRY_STATE_MACHINE_ARN: str | None = None
+    SECRETS_BACKEND: Literal["secretsmanager", "env"] = "secretsmanager"
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> RuntimeSettings:
+        env = dict(os.environ if environ is None else environ)
+        try:
+            settings = cls.model_validate(env)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"environment variable {err['loc'][0]}: {err['msg']}") from None
+        if settings.STATE_BACKEND == "dynamodb" and not settings.STATE_TABLE:
+            raise ConfigError("environment variable STATE_TABLE is not set")
+        return settings
+
+
+class Deadline:
+    """The current invocation's remaining time, shared with adapters built once per process."""
+
+    def __init__(self) -> None:
+        self.remaining: Callable[[], float] = lambda: float("inf")
+
+    def __call__(self) -> float:
+        return self.remaining()
+
+
+@dataclass
+class Runtime:
+    config: TenantConfig
+    settings: RuntimeSettings
+    state: StateStore
+    alerts: Alerts
+    telemetry: Telemetry
+    secrets: SecretResolver
+    deadline: Deadline = field(default_factory=Deadline)
+    retry_starter: Any = None
+    _source: Source | None = None
+    _targets: dict[TargetKind, Target] = field(default_factory=dict)
+
+    @property
+    def source(self) -> Source:
+        if self._source is None:
+            from severa_sync.severa.client import SeveraClient
+            from severa_sync.severa.source import SeveraSource
+
+            api_key = self.secrets.resolve(self.config.severa.api_key_secret)
+            client = SeveraClient(self.config, api_key, remaining_seconds=self.deadline)
+            self._source = SeveraSource(client, self.config)
+        return self._source
+
+    def target_for(self, dt: DataType) -> Target:
+        if dt.target not in self._targets:
+            self._targets[dt.target] = self._build_target(dt.target)
+        return self._targets[dt.target]
+
+    def _build_target(self, kind: TargetKind) -> Target:
+        if kind is TargetKind.S3:
+            import boto3
+
+            from severa_sync.targets.s3 import S3ExportTarget
+
+            return S3ExportTarget(boto3.client("s3"), self.config, self.state)
+        from severa_sync.targets.visma.client import VismaClient
+        from severa_sync.targets.visma.target import VismaTarget
+
+        secret = self.secrets.resolve(self.config.visma.client_secret_secret)
+        client = VismaClient(self.config.visma, secret, remaining_seconds=self.deadline)
+        return VismaTarget(client, self.state, self.config.tenant, self.config, self.ensure_dependency)
+
+    def ensure_dependency(self, type_name: str, severa_guid: str) -> str:
+        """The Visma.net key of an account or case, syncing that one record on demand when missing."""
+        dt = registry.get(type_name)
+        known = self.state.get_mapping(self.config.tenant, type_name, severa_guid)
+        if known is not None:
+            return known.target_key
+        record = self.source.read_by_key(dt, severa_guid)
+        if record is None:
+            raise MappingError(f"{dt.noun} {severa_guid} does not exist in Severa")
+        delivery = self.target_for(dt).deliver(dt, [record])
+        if delivery.failed:
+            _, error = delivery.failed[0]
+            raise MappingError(
+                f"{dt.noun} {record.display_key} could not be created on demand: {error.message}",
+                call=error.call,
+            )
+        made = self.state.get_mapping(self.config.tenant, type_name, severa_guid)
+        if made is None:
+            raise MappingError(f"{dt.noun} {record.display_key} was delivered but has no Visma.net key")
+        return made.target_key
+
+    @functools.cached_property
+    def engine(self) -> SyncEngine:
+        return SyncEngine(
+            config=self.config,
+            source=self.source,
+            target_for=self.target_for,
+            state=self.state,
+            alerts=self.alerts,
+            telemetry=self.telemetry,
+        )
+
+    def start_retry(self, answer: dict[str, Any]) -> None:
+        if self.retry_starter is None:
+            return
+        payload = {
+            key: answer.get(key)
+            for key in ("data_type", "tenant", "function_name", "attempt", "status", "run_id")
+        }
+        payload["attempt"] = int(payload["attempt"] or 0) + 1
+        self.retry_starter.start(payload, name=f"{answer['data_type']}-{answer['run_id']}"[:80])
+
+
+def build_runtime(settings: RuntimeSettings, config: TenantConfig) -> Runtime:
+    secrets: SecretResolver = (
+        EnvironmentSecrets() if settings.SECRETS_BACKEND == "env" else SecretsManagerSecrets()
+    )
+    if settings.STATE_BACKEND == "local":
+        from severa_sync.alerts.sns import InMemoryAlerts
+        from severa_sync.state.memory import MemoryStateStore
+        from severa_sync.telemetry import CollectingTelemetry
+
+        return Runtime(
+            config,
+            settings,
+            MemoryStateStore(settings.STATE_FILE),
+            InMemoryAlerts(),
+            CollectingTelemetry(),
+            secrets,
+        )
+    import boto3
+
+    from severa_sync.alerts.sns import SnsAlerts
+    from severa_sync.orchestration import RetryStarter
+    from severa_sync.state.dynamodb import DynamoStateStore
+
+    state = DynamoStateStore(boto3.resource("dynamodb").Table(settings.STATE_TABLE))
+    alerts: Alerts = (
+        SnsAlerts(boto3.client("sns"), settings.ALERT_TOPIC_ARN)
+        if settings.ALERT_TOPIC_ARN
+        else (_NoAlerts())
+    )
+    runtime = Runtime(config, settings, state, alerts, EmfTelemetry(), secrets)
+    if settings.RETRY_STATE_MACHINE_ARN:
+        runtime.retry_starter = RetryStarter(boto3.client("stepfunctions"), settings.RETRY_STATE_MACHINE_ARN)
+    return runtime
+
+
+class _NoAlerts:
+    def publish(self, alert: Any) -> None:
+        from severa_sync.logs import logger
+
+        logger.warning(f"Alert (no topic configured): {alert.kind}: {alert.summary}")
+
+
+@functools.cache
+def get_runtime() -> Runtime:
+    """Built once per Lambda container (warm starts reuse clients and the token cache)."""
+    return build_runtime(RuntimeSettings.from_environment(), load_from_environment())
+
+
+def reset_runtime() -> None:
+    """Forget the cached runtime (tests and the local run switch environments)."""
+    get_runtime.cache_clear()
