@@ -1,0 +1,76 @@
+"""Configuration: validation names the field, stages refuse the wrong endpoint, docs list every field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from severa_sync.config import TenantConfig, load_file, load_from_environment, parse_config
+from severa_sync.errors import ConfigError
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_defaults_are_valid_and_point_at_secure_test():
+    config = parse_config({})
+    assert config.severa.endpoint == "https://sync-test.severa.com/webservice/S3/API.svc"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"severa": {"read_timeout_seconds": 10_000}}, "severa.read_timeout_seconds"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"types": {"payroll": {}}}, "types"),
+        ({"tenant": "Not Valid!"}, "tenant"),
+        ({"severa": {"api_key": "oops"}}, "severa.api_key"),
+    ],
+)
+def test_invalid_configuration_names_the_field(data, field):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert field in str(caught.value)
+
+
+def test_production_refuses_secure_test_and_the_other_way_round():
+    with pytest.raises(ConfigError, match="refuses"):
+        parse_config({"stage": "production", "severa": {"environment": "secure-test"}})
+    with pytest.raises(ConfigError, match="refuses"):
+        parse_config({"stage": "secure-test", "severa": {"url": "https://sync.severa.com/webservice/S3/API.svc"}})
+    assert parse_config({"stage": "production", "severa": {"environment": "production"}}).stage == "production"
+
+
+def test_files_and_environment(tmp_path):
+    toml = tmp_path / "t.toml"
+    toml.write_text('tenant = "acme"\n[severa]\nenvironment = "production"\n')
+    assert load_file(toml).severa.environment == "production"
+    bad = tmp_path / "t.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid"):
+        load_file(bad)
+    config = load_from_environment({"SEVERA_SYNC_CONFIG": json.dumps({"tenant": "acme"})})
+    assert config.tenant == "acme"
+    with pytest.raises(ConfigError, match="no configuration"):
+        load_from_environment({})
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    names = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.extend(_fields(annotation, f"{prefix}{name}."))
+        else:
+            names.append(name)
+    return names
+
+
+def test_every_configuration_field_is_documented():
+    text = DOCS.read_text(encoding="utf-8")
+    from severa_sync.config import DataTypeSettings
+
+    missing = [name for name in _fields(TenantConfig) + _fields(DataTypeSettings) if f"`{name}`" not in text]
+    assert missing == []
