@@ -65,11 +65,12 @@ def handle(
         )
         return {**base, "status": RunStatus.FAILED.value, "error_code": "invalid_configuration", "attempt": 0}
 
+    def remaining() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    runtime.deadline.remaining = remaining  # adapters built once share this invocation's clock
     result = runtime.engine.run(
-        data_type,
-        attempt=request.attempt,
-        run_id=request.run_id,
-        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        data_type, attempt=request.attempt, run_id=request.run_id, remaining_seconds=remaining
     )
     answer = {**result.as_dict(), **base}
     if result.status in (RunStatus.RETRY_LATER, RunStatus.PARTIAL) and request.source != "retry":
