@@ -97,7 +97,7 @@ class Runtime:
 
             from severa_sync.targets.s3 import S3ExportTarget
 
-            return S3ExportTarget(boto3.client("s3"), self.config, self.state)
+            return S3ExportTarget(boto3.client("s3"), self.state, self.config)
         from severa_sync.targets.visma.client import VismaClient
         from severa_sync.targets.visma.target import VismaTarget
 
@@ -171,7 +171,7 @@ def build_runtime(settings: RuntimeSettings, config: TenantConfig) -> Runtime:
     from severa_sync.orchestration import RetryStarter
     from severa_sync.state.dynamodb import DynamoStateStore
 
-    state = DynamoStateStore(boto3.resource("dynamodb").Table(settings.STATE_TABLE))
+    state = DynamoStateStore(boto3.client("dynamodb"), settings.STATE_TABLE or "")
     alerts: Alerts = (
         SnsAlerts(boto3.client("sns"), settings.ALERT_TOPIC_ARN)
         if settings.ALERT_TOPIC_ARN

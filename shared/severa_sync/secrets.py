@@ -30,7 +30,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self) -> object:  # never pickled into anything
+    def __reduce__(self) -> str:  # never pickled into anything
         raise TypeError("secrets cannot be pickled")
 
 

@@ -297,7 +297,7 @@ class Run:
             for window in self.windows(
                 cursor, signpost - self.skew, size, lambda w: self.source.read_fallback(self.dt, w), state
             ):
-                state["cursor"] = format_watermark(window.end)
+                state["cursor"] = format_watermark(window.end or signpost)
         else:
             try:
                 self.process(self.source.read_fallback(self.dt, Window(self.backfill_start())))
@@ -335,7 +335,7 @@ class Run:
             )
         for window in self.windows(cursor, end, size, lambda w: self.source.read(self.dt, w), None):
             self.checkpoint(
-                wm.range_watermark(self.current, window.end, signpost_at=self.signpost, skew=self.skew)
+                wm.range_watermark(self.current, window.end or end, signpost_at=self.signpost, skew=self.skew)
             )
         if not self.split and self.stored.window_seconds:
             # A clean run with a remembered small window: try the next bigger rung next time.
@@ -386,7 +386,7 @@ class Run:
                 self.window_seconds = int(size.total_seconds())
                 continue
             self.target.flush(self.dt, window)
-            cursor = window.end
+            cursor = window.end or end  # planned windows always have an end
             yield window
 
 
