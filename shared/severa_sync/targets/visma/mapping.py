@@ -1,0 +1,252 @@
+"""Severa records -> Visma.net request DTOs (plain dicts; ``client.wrap_values`` adds the wrapping).
+
+Keys that link the two systems (reference visma-net-api.md sections 4.2-4.4 and 12):
+
+- customer: the Severa account ``Number`` is sent as the Visma.net customer number, so a look-up
+  after an unknown outcome is exact (``GET /v1/customer/{number}``). Companies that let Visma.net
+  number customers automatically need another look-up key (e.g. ``corporateId`` or a customer
+  attribute holding the Severa GUID); that is not supported here.
+- project: Severa owns project numbering, ``projectID`` = ``CaseNumber``.
+- invoice: ``externalReference`` = the Severa invoice ``Number``, filterable on
+  ``GET /v1/customerinvoice``; Visma.net numbers the invoice itself (``referenceNumber``).
+
+Records arrive as pydantic models; they are read through ``model_dump(mode="json", by_alias=True)``,
+i.e. by Severa's member names (``severa.schema.ENTITIES``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from severa_sync.config import InvoiceSettings, TenantConfig
+from severa_sync.engine.ports import SourceRecord
+from severa_sync.errors import MappingError
+
+#: Severa members this module reads, per entity (a test checks them against ``severa.schema``).
+FIELDS_READ: dict[str, tuple[str, ...]] = {
+    "Customer": ("GUID", "Name", "Number", "VatNumber", "IsActive"),
+    "Case": ("GUID", "CaseNumber", "Name", "AccountGUID", "StartDate", "IsClosed"),
+    "Invoice": (
+        "GUID",
+        "Number",
+        "AccountGUID",
+        "MainCaseGUID",
+        "Date",
+        "DueDate",
+        "Title",
+        "Description",
+        "CurrencyShortform",
+        "IsCreditNote",
+        "InvoiceRows",
+    ),
+    "InvoiceRow": (
+        "articleIdentifier",
+        "articleName",
+        "rowFreeText",
+        "deliveredQuantity",
+        "unitPriceAmount",
+        "rowUnitPrice",
+        "rowVatRatePercent",
+    ),
+}
+
+# Visma.net status values (INFERRED from the screens' names; confirm on the first live call).
+CUSTOMER_ACTIVE, CUSTOMER_INACTIVE = "Active", "Inactive"
+PROJECT_ACTIVE, PROJECT_COMPLETED = "Active", "Completed"
+
+
+def fields_of(record: SourceRecord) -> dict[str, Any]:
+    """The record's members by their Severa names, JSON-typed."""
+    return record.payload.model_dump(mode="json", by_alias=True)
+
+
+def _fail(record_name: str, member: str, problem: str) -> MappingError:
+    return MappingError(f"{record_name}: {member} {problem}", detail={"field": member})
+
+
+def _text(
+    fields: dict[str, Any], entity: str, member: str, record_name: str, *, required: bool
+) -> str | None:
+    value = fields.get(member)
+    text = str(value).strip() if value is not None else ""
+    if not text and required:
+        raise _fail(record_name, f"{entity}.{member}", "is empty")
+    return text or None
+
+
+def _integer_key(fields: dict[str, Any], entity: str, member: str, record_name: str, why: str) -> str:
+    value = fields.get(member)
+    if value is None or str(value).strip() == "":
+        raise _fail(record_name, f"{entity}.{member}", f"is empty; {why}")
+    try:
+        return str(int(str(value)))
+    except ValueError:
+        raise _fail(record_name, f"{entity}.{member}", f"is not a number ({value!r})") from None
+
+
+def _calendar_date(value: Any, zone: ZoneInfo, record_name: str, member: str) -> str:
+    """Severa dates as the tenant's calendar date; an aware instant is read in the tenant's zone."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        return value.isoformat()
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise _fail(record_name, member, f"is not a date ({value!r})") from None
+    else:
+        raise _fail(record_name, member, "is empty")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(zone)
+    return moment.date().isoformat()
+
+
+def _decimal(value: Any, record_name: str, member: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise _fail(record_name, member, f"is not a number ({value!r})")
+    return number
+
+
+def _wire_number(value: Decimal) -> int | float:
+    """JSON number with the decimal's digits (float repr is the shortest round-trip text)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def normalise_rate(value: Any) -> str | None:
+    """``"24.00"`` -> ``"24"``, ``25.50`` -> ``"25.5"``; None for an empty or unreadable rate."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        rate = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return f"{rate.normalize():f}"
+
+
+def vat_code(rate: Any, settings: InvoiceSettings, record_name: str) -> str:
+    """Visma.net VAT code for a Severa VAT percent: configured map, else the default, else an error."""
+    normal = normalise_rate(rate)
+    codes = {normalise_rate(key): code for key, code in settings.vat_codes.items()}
+    if normal is not None and normal in codes:
+        return codes[normal]
+    if settings.default_vat_code:
+        return settings.default_vat_code
+    shown = normal if normal is not None else "(empty)"
+    raise MappingError(
+        f"{record_name}: VAT rate {shown}% (InvoiceRow.rowVatRatePercent) has no Visma.net VAT "
+        "code: add it to invoices.vat_codes or set invoices.default_vat_code",
+        detail={"field": "InvoiceRow.rowVatRatePercent", "vat_rate": shown},
+    )
+
+
+# -- accounts -> customers ------------------------------------------------------------------------
+def customer_number(fields: dict[str, Any]) -> str:
+    name = f"account {fields.get('Name') or fields.get('GUID')}"
+    return _integer_key(fields, "Customer", "Number", name, "the Visma.net customer number comes from it")
+
+
+def customer_dto(fields: dict[str, Any], config: TenantConfig, *, create: bool) -> dict[str, Any]:
+    number = customer_number(fields)
+    name = f"account {number}"
+    dto: dict[str, Any] = {
+        "name": _text(fields, "Customer", "Name", name, required=True),
+        "vatRegistrationId": _text(fields, "Customer", "VatNumber", name, required=False),
+        "status": CUSTOMER_ACTIVE if fields.get("IsActive", True) else CUSTOMER_INACTIVE,
+    }
+    if create:
+        # The class supplies terms, VAT zone and accounts; an update leaves the accountants' choice.
+        dto = {
+            "number": number,
+            **dto,
+            "customerClassId": config.invoices.customer_class_id,
+            "overrideWithClassValues": True,
+        }
+    return dto
+
+
+# -- cases -> projects ----------------------------------------------------------------------------
+def project_id(fields: dict[str, Any]) -> str:
+    name = f"case {fields.get('Name') or fields.get('GUID')}"
+    return _integer_key(fields, "Case", "CaseNumber", name, "Severa owns the Visma.net project id")
+
+
+def project_dto(
+    fields: dict[str, Any], customer: str, config: TenantConfig, *, create: bool
+) -> dict[str, Any]:
+    pid = project_id(fields)
+    name = f"case {pid}"
+    dto: dict[str, Any] = {
+        "customer": customer,
+        "description": _text(fields, "Case", "Name", name, required=True),
+        "startDate": _calendar_date(fields.get("StartDate"), config.zone, name, "Case.StartDate"),
+        "status": PROJECT_COMPLETED if fields.get("IsClosed") else PROJECT_ACTIVE,
+    }
+    return {"projectID": pid, **dto} if create else dto
+
+
+# -- invoices -------------------------------------------------------------------------------------
+def external_reference(fields: dict[str, Any]) -> str:
+    return _integer_key(
+        fields,
+        "Invoice",
+        "Number",
+        f"invoice {fields.get('GUID')}",
+        "it is the externalReference that finds the invoice in Visma.net",
+    )
+
+
+def invoice_dto(
+    fields: dict[str, Any], *, customer: str, project: str | None, config: TenantConfig
+) -> dict[str, Any]:
+    reference = external_reference(fields)
+    name = f"invoice {reference}"
+    if fields.get("IsCreditNote"):
+        # Credit notes go through Visma.net's credit-note endpoint, which this sync does not use.
+        raise _fail(name, "Invoice.IsCreditNote", "is set: credit notes are not transferred")
+    rows = fields.get("InvoiceRows") or []
+    if not rows:
+        raise _fail(name, "Invoice.InvoiceRows", "is empty")
+    settings = config.invoices
+    lines = [_invoice_line(row, index, name, settings) for index, row in enumerate(rows, start=1)]
+    return {
+        "customerNumber": customer,
+        "documentDate": _calendar_date(fields.get("Date"), config.zone, name, "Invoice.Date"),
+        "documentDueDate": _calendar_date(fields.get("DueDate"), config.zone, name, "Invoice.DueDate"),
+        "externalReference": reference,
+        "project": project,
+        "invoiceText": _text(fields, "Invoice", "Title", name, required=False)
+        or _text(fields, "Invoice", "Description", name, required=False)
+        or f"Severa invoice {reference}",
+        "currencyId": _text(fields, "Invoice", "CurrencyShortform", name, required=False),
+        "invoiceLines": lines,
+    }
+
+
+def _invoice_line(
+    row: dict[str, Any], index: int, invoice_name: str, settings: InvoiceSettings
+) -> dict[str, Any]:
+    name = f"{invoice_name} row {index}"
+    quantity = row.get("deliveredQuantity")
+    price = row.get("unitPriceAmount") if row.get("unitPriceAmount") is not None else row.get("rowUnitPrice")
+    if quantity is None:
+        raise _fail(name, "InvoiceRow.deliveredQuantity", "is empty")
+    if price is None:
+        raise _fail(name, "InvoiceRow.unitPriceAmount", "is empty")
+    article = str(row.get("articleIdentifier") or "").strip()
+    description = str(row.get("articleName") or row.get("rowFreeText") or "").strip()
+    return {
+        "operation": "Insert",
+        "inventoryNumber": article or settings.default_inventory_number,
+        "description": description or None,
+        "quantity": _wire_number(_decimal(quantity, name, "InvoiceRow.deliveredQuantity")),
+        "unitPriceInCurrency": _wire_number(_decimal(price, name, "InvoiceRow.unitPriceAmount")),
+        "vatCodeId": vat_code(row.get("rowVatRatePercent"), settings, name),
+    }

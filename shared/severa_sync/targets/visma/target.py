@@ -1,0 +1,229 @@
+"""VismaTarget: accounts, cases and invoices into Visma.net Financials, each exactly once.
+
+The mapping store (``StateStore`` get/put_mapping) keeps Severa GUID -> Visma.net key and the content
+hash last sent. A record whose hash is unchanged is skipped; one without a mapping is looked up in
+Visma.net first (a previous run may have written it and stopped before saving the mapping) and only
+then created; one with a mapping is updated. Invoices are documents: once in Visma.net they are never
+changed by the sync (it may already be released), only re-linked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from aws_lambda_powertools import Logger
+
+from severa_sync.config import TenantConfig
+from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
+from severa_sync.errors import CallInfo, ConfigError, Disposition, MappingError, SyncError, TargetRejected
+from severa_sync.registry import DataType
+from severa_sync.targets.visma import mapping as visma_mapping
+from severa_sync.targets.visma.client import VismaClient
+from severa_sync.timeutil import utcnow
+
+logger = Logger(service="severa-sync", child=True)
+
+Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
+
+
+class VismaTarget:
+    """``engine.ports.Target`` for the Visma.net data types of the registry."""
+
+    def __init__(
+        self,
+        client: VismaClient,
+        state: StateStore,
+        tenant: str,
+        config: TenantConfig,
+        ensure_dependency: Callable[[str, str], str],
+    ):
+        self._client = client
+        self._state = state
+        self._tenant = tenant
+        self._config = config
+        self._ensure_dependency = ensure_dependency
+        self._known_dependencies: dict[tuple[str, str], str] = {}
+
+    # -- ports.Target --------------------------------------------------------------------------
+    def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
+        handlers: dict[str, Callable[[dict[str, Any], Mapping | None], Delivered]] = {
+            "accounts": self._deliver_account,
+            "cases": self._deliver_case,
+            "invoices": self._deliver_invoice,
+        }
+        if data_type.name not in handlers:
+            raise ConfigError(f"the Visma.net target does not take {data_type.name}")
+        handler = handlers[data_type.name]
+        delivery = Delivery()
+        mappings = self._state.get_mappings(self._tenant, data_type.name, [r.key for r in records])
+        self._prefetch_dependencies(data_type.name, records)
+        for record in records:
+            known = mappings.get(record.key)
+            if known is not None and known.content_hash == record.content_hash:
+                delivery.skipped.append(record)
+                continue
+            try:
+                key, extra = handler(visma_mapping.fields_of(record), known)
+            except SyncError as exc:
+                if exc.disposition is not Disposition.PER_RECORD:
+                    raise  # authentication, quota, Visma.net down: the whole target is unusable
+                delivery.failed.append((record, exc))
+                continue
+            self._state.put_mapping(
+                self._tenant,
+                data_type.name,
+                record.key,
+                Mapping(target_key=key, content_hash=record.content_hash, delivered_at=utcnow(), extra=extra),
+            )
+            delivery.delivered.append(record)
+        return delivery
+
+    def flush(self, data_type: DataType, window: Window | None) -> None:
+        """Nothing buffered: every write is made, and its mapping saved, as the record is delivered."""
+
+    def last_call(self) -> CallInfo | None:
+        return self._client.last_call()
+
+    # -- dependencies --------------------------------------------------------------------------
+    def _prefetch_dependencies(self, data_type: str, records: Sequence[SourceRecord]) -> None:
+        """One batched mapping read for the accounts and cases this batch refers to."""
+        wanted: dict[str, set[str]] = {"accounts": set(), "cases": set()}
+        if data_type not in ("cases", "invoices"):
+            return
+        for record in records:
+            fields = visma_mapping.fields_of(record)
+            if fields.get("AccountGUID"):
+                wanted["accounts"].add(str(fields["AccountGUID"]))
+            if data_type == "invoices" and fields.get("MainCaseGUID"):
+                wanted["cases"].add(str(fields["MainCaseGUID"]))
+        for kind, guids in wanted.items():
+            missing = [g for g in guids if (kind, g) not in self._known_dependencies]
+            if missing:
+                for guid, found in self._state.get_mappings(self._tenant, kind, missing).items():
+                    self._known_dependencies[(kind, guid)] = found.target_key
+
+    def _dependency(self, kind: str, guid: Any, record_name: str, member: str) -> str:
+        """The Visma.net key of an account or case, synced on demand when it is not there yet."""
+        if not guid:
+            raise MappingError(f"{record_name}: {member} is empty", detail={"field": member})
+        cache_key = (kind, str(guid))
+        if cache_key not in self._known_dependencies:
+            found = self._state.get_mapping(self._tenant, kind, str(guid))
+            if found is None:
+                logger.info(
+                    f"{record_name} needs {kind[:-1]} {guid}, not in Visma.net yet: syncing it first",
+                    extra={"dependency": kind, "dependency_guid": str(guid)},
+                )
+                self._known_dependencies[cache_key] = self._ensure_dependency(kind, str(guid))
+            else:
+                self._known_dependencies[cache_key] = found.target_key
+        return self._known_dependencies[cache_key]
+
+    # -- accounts -> customers -----------------------------------------------------------------
+    def _deliver_account(self, fields: dict[str, Any], known: Mapping | None) -> Delivered:
+        number = visma_mapping.customer_number(fields)
+        update = visma_mapping.customer_dto(fields, self._config, create=False)
+        if known is not None:
+            if known.target_key != number:
+                logger.warning(
+                    "Severa account number changed; Visma.net keeps its customer number",
+                    extra={"customer_number": known.target_key, "severa_number": number},
+                )
+            if self._client.put(f"/v1/customer/{quote(known.target_key, safe='')}", update):
+                return known.target_key, {}
+            raise TargetRejected(
+                f"customer {known.target_key} no longer exists in Visma.net (deleted there?)",
+                call=self._client.last_call(),
+            )
+        path = f"/v1/customer/{quote(number, safe='')}"
+        if self._client.get(path) is not None and self._client.put(path, update):
+            logger.info(
+                "customer already in Visma.net: updated, not created", extra={"customer_number": number}
+            )
+            return number, {}
+        self._client.create(
+            "/v1/customer",
+            visma_mapping.customer_dto(fields, self._config, create=True),
+            lookup=lambda: number if self._client.get(path) is not None else None,
+            describe=f"customer {number}",
+        )
+        return number, {}
+
+    # -- cases -> projects ---------------------------------------------------------------------
+    def _deliver_case(self, fields: dict[str, Any], known: Mapping | None) -> Delivered:
+        pid = visma_mapping.project_id(fields)
+        customer = self._dependency("accounts", fields.get("AccountGUID"), f"case {pid}", "Case.AccountGUID")
+        update = visma_mapping.project_dto(fields, customer, self._config, create=False)
+        extra = {"customer": customer}
+        if known is not None:
+            if self._client.put(f"/v1/project/{quote(known.target_key, safe='')}", update):
+                return known.target_key, extra
+            raise TargetRejected(
+                f"project {known.target_key} no longer exists in Visma.net (deleted there?)",
+                call=self._client.last_call(),
+            )
+        path = f"/v1/project/{quote(pid, safe='')}"
+        if self._client.get(path) is not None and self._client.put(path, update):
+            logger.info("project already in Visma.net: updated, not created", extra={"project_id": pid})
+            return pid, extra
+        self._client.create(
+            "/v1/project",
+            visma_mapping.project_dto(fields, customer, self._config, create=True),
+            lookup=lambda: pid if self._client.get(path) is not None else None,
+            describe=f"project {pid}",
+        )
+        return pid, extra
+
+    # -- invoices ------------------------------------------------------------------------------
+    def _deliver_invoice(self, fields: dict[str, Any], known: Mapping | None) -> Delivered:
+        reference = visma_mapping.external_reference(fields)
+        name = f"invoice {reference}"
+        extra = {"external_reference": reference}
+        if known is not None:
+            logger.warning(
+                f"{name} changed in Severa after its transfer; the Visma.net invoice is left as it is",
+                extra={"reference_number": known.target_key},
+            )
+            return known.target_key, extra
+        # Mapping problems first (no point syncing dependencies for an invoice that cannot go).
+        dto = visma_mapping.invoice_dto(fields, customer="", project=None, config=self._config)
+        dto["customerNumber"] = self._dependency(
+            "accounts", fields.get("AccountGUID"), name, "Invoice.AccountGUID"
+        )
+        if fields.get("MainCaseGUID"):
+            dto["project"] = self._dependency("cases", fields["MainCaseGUID"], name, "Invoice.MainCaseGUID")
+        existing = self.find_invoice(reference)
+        if existing is not None:
+            logger.info(
+                f"{name} already in Visma.net (found by externalReference): not created again",
+                extra={"reference_number": existing},
+            )
+            return existing, extra
+        background = len(dto["invoiceLines"]) >= self._config.visma.background_threshold_lines
+        key = self._client.create(
+            "/v2/customerinvoice",
+            dto,
+            lookup=lambda: self.find_invoice(reference),
+            background=background,
+            describe=name,
+        )
+        return key, extra
+
+    def find_invoice(self, external_reference: str) -> str | None:
+        """Visma.net reference number of the invoice carrying this ``externalReference``, if any."""
+        matches = [
+            str(item.get("referenceNumber"))
+            for item in self._client.get_pages(
+                "/v1/customerinvoice", {"externalReference": external_reference}
+            )
+            # A filter Visma.net ignored would return every invoice: check each row.
+            if str(item.get("externalReference")) == external_reference and item.get("referenceNumber")
+        ]
+        if len(matches) > 1:
+            logger.warning(
+                "several Visma.net invoices carry the same externalReference; using the first",
+                extra={"external_reference": external_reference, "reference_numbers": matches},
+            )
+        return matches[0] if matches else None

@@ -1,0 +1,170 @@
+"""Severa record -> Visma.net DTO mapping: keys, VAT codes, dates and the errors that name the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from severa_sync.config import TenantConfig
+from severa_sync.errors import MappingError
+from severa_sync.severa.schema import ENTITIES
+from severa_sync.targets.visma import mapping
+
+from .conftest import Case, Customer, Invoice, InvoiceRow, record, rows
+
+CONFIG = TenantConfig.model_validate(
+    {"invoices": {"vat_codes": {"24.0": "1", "14": "2"}, "customer_class_id": "7"}}
+)
+
+
+def _fields(model: Any) -> dict[str, Any]:
+    return mapping.fields_of(record(model))
+
+
+def test_members_read_exist_in_the_severa_contract() -> None:
+    for entity, members in mapping.FIELDS_READ.items():
+        known = {member.name for member in ENTITIES[entity]}
+        assert set(members) <= known, f"{entity}: {sorted(set(members) - known)}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("24.00", "24"),
+        (Decimal("25.50"), "25.5"),
+        ("0.00", "0"),
+        (100, "100"),
+        (" 14 ", "14"),
+        (None, None),
+        ("", None),
+        ("n/a", None),
+    ],
+)
+def test_vat_rate_is_normalised(raw: object, expected: str | None) -> None:
+    assert mapping.normalise_rate(raw) == expected
+
+
+def test_vat_code_from_the_map_then_the_default_then_an_error() -> None:
+    assert mapping.vat_code("24.00", CONFIG.invoices, "invoice 1") == "1"  # configured as "24.0"
+    with pytest.raises(MappingError) as caught:
+        mapping.vat_code(Decimal("10.00"), CONFIG.invoices, "invoice 1 row 2")
+    assert "10%" in str(caught.value) and "invoice 1 row 2" in str(caught.value)
+    assert caught.value.detail == {"field": "InvoiceRow.rowVatRatePercent", "vat_rate": "10"}
+    with_default = CONFIG.invoices.model_copy(update={"default_vat_code": "9"})
+    assert mapping.vat_code("10", with_default, "invoice 1") == "9"
+    assert mapping.vat_code(None, with_default, "invoice 1") == "9"
+
+
+def test_customer_create_and_update_bodies() -> None:
+    fields = _fields(Customer(GUID="g", Name="Acme Oy", Number=123, VatNumber="FI123", IsActive=False))
+    assert mapping.customer_dto(fields, CONFIG, create=True) == {
+        "number": "123",
+        "name": "Acme Oy",
+        "vatRegistrationId": "FI123",
+        "status": "Inactive",
+        "customerClassId": "7",
+        "overrideWithClassValues": True,
+    }
+    assert mapping.customer_dto(fields, CONFIG, create=False) == {
+        "name": "Acme Oy",
+        "vatRegistrationId": "FI123",
+        "status": "Inactive",
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (Customer(GUID="g", Name="Acme"), "Customer.Number"),
+        (Customer(GUID="g", Number=1, Name="  "), "Customer.Name"),
+        (Case(GUID="g", Name="P", AccountGUID="a"), "Case.CaseNumber"),
+    ],
+)
+def test_missing_keys_name_the_field(model: Any, field: str) -> None:
+    fields = _fields(model)
+    with pytest.raises(MappingError) as caught:
+        if isinstance(model, Customer):
+            mapping.customer_dto(fields, CONFIG, create=True)
+        else:
+            mapping.project_dto(fields, "1", CONFIG, create=True)
+    assert field in str(caught.value) and caught.value.detail["field"] == field
+
+
+def test_project_body() -> None:
+    fields = _fields(
+        Case(
+            GUID="g",
+            CaseNumber=42,
+            Name="Website",
+            AccountGUID="a",
+            StartDate=datetime(2026, 3, 1),
+            IsClosed=True,
+        )
+    )
+    assert mapping.project_dto(fields, "5001", CONFIG, create=True) == {
+        "projectID": "42",
+        "customer": "5001",
+        "description": "Website",
+        "startDate": "2026-03-01",
+        "status": "Completed",
+    }
+
+
+def test_invoice_dates_are_the_tenants_calendar_dates() -> None:
+    # 22:30 UTC on the 19th is already the 20th in Helsinki.
+    invoice = Invoice(
+        GUID="g",
+        Number=7,
+        Date=datetime(2026, 11, 19, 22, 30, tzinfo=UTC),
+        DueDate=datetime(2026, 12, 3),
+        InvoiceRows=rows(1),
+    )
+    dto = mapping.invoice_dto(_fields(invoice), customer="1", project=None, config=CONFIG)
+    assert (dto["documentDate"], dto["documentDueDate"]) == ("2026-11-20", "2026-12-03")
+
+
+def test_invoice_line_falls_back_to_row_price_free_text_and_default_article() -> None:
+    row = InvoiceRow(
+        rowFreeText="Travel",
+        unitPriceAmount=None,
+        rowUnitPrice=Decimal("12.34"),
+        deliveredQuantity=Decimal("3.000"),
+        rowVatRatePercent=Decimal("14.00"),
+    )
+    dto = mapping.invoice_dto(
+        _fields(Invoice(GUID="g", Number=8, Description="Nov", InvoiceRows=[row])),
+        customer="1",
+        project="42",
+        config=CONFIG,
+    )
+    assert dto["invoiceLines"] == [
+        {
+            "operation": "Insert",
+            "inventoryNumber": CONFIG.invoices.default_inventory_number,
+            "description": "Travel",
+            "quantity": 3,
+            "unitPriceInCurrency": 12.34,
+            "vatCodeId": "2",
+        }
+    ]
+    assert (dto["invoiceText"], dto["project"], dto["externalReference"]) == ("Nov", "42", "8")
+
+
+@pytest.mark.parametrize(
+    ("invoice", "field"),
+    [
+        (Invoice(GUID="g", InvoiceRows=rows(1)), "Invoice.Number"),
+        (Invoice(GUID="g", Number=1), "Invoice.InvoiceRows"),
+        (Invoice(GUID="g", Number=1, IsCreditNote=True, InvoiceRows=rows(1)), "Invoice.IsCreditNote"),
+        (
+            Invoice(GUID="g", Number=1, InvoiceRows=[InvoiceRow(unitPriceAmount=None, rowUnitPrice=None)]),
+            "InvoiceRow.unitPriceAmount",
+        ),
+    ],
+)
+def test_invoice_problems_name_the_field(invoice: Invoice, field: str) -> None:
+    with pytest.raises(MappingError) as caught:
+        mapping.invoice_dto(_fields(invoice), customer="1", project=None, config=CONFIG)
+    assert field in str(caught.value)

@@ -1,0 +1,373 @@
+"""The simulated company: customers, projects, customer invoices and background jobs.
+
+Shapes follow reference visma-net-api.md sections 4-6: request bodies must be value-wrapped (an
+unwrapped field is refused with 400), responses are plain; POST answers 201 with ``Location``, PUT
+204; list GETs page with ``pageNumber``/``pageSize`` and carry ``metadata`` on every item. Messages
+of validation errors are the simulator's own wording in Visma.net's ``{"message": "VismaId: ..."}``
+form. ``Location`` and ``stateLocation`` name ``location_host`` (by default the real API host), so a
+client that follows them instead of taking the last segment fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from severa_sync_tools.simulators.visma.wire import BadRequest, Reply, error_body, unwrap
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
+
+
+def _number(value: Any, name: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise BadRequest(f"Error creating document. '{name}' is not a number.") from None
+
+
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (method, re.compile(pattern, re.IGNORECASE), handler)
+    for method, pattern, handler in (
+        ("GET", r"/v1/customer", "list_customers"),
+        ("POST", r"/v1/customer", "create_customer"),
+        ("GET", r"/v1/customer/(?P<key>[^/]+)", "get_customer"),
+        ("PUT", r"/v1/customer/(?P<key>[^/]+)", "update_customer"),
+        ("GET", r"/v1/project", "list_projects"),
+        ("POST", r"/v1/project", "create_project"),
+        ("GET", r"/v1/project/(?P<key>[^/]+)", "get_project"),
+        ("PUT", r"/v1/project/(?P<key>[^/]+)", "update_project"),
+        ("GET", r"/v1/customerinvoice", "list_invoices"),
+        ("POST", r"/v[12]/customerinvoice", "create_invoice"),
+        ("GET", r"/v1/customerinvoice/(?P<key>[^/]+)", "get_invoice"),
+        ("GET", r"/v1/background/(?P<key>[^/]+)", "background_state"),
+        ("GET", r"/v1/background/(?P<key>[^/]+)/content", "background_content"),
+    )
+]
+
+
+class Ledger:
+    def __init__(
+        self,
+        *,
+        location_host: str,
+        max_page_size: int = 100,
+        background_polls: int = 1,
+        background_ttl_seconds: float = 24 * 3600,
+        vat_codes: frozenset[str] = frozenset({"0", "1", "2", "3"}),
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.location_host = location_host.rstrip("/")
+        self.max_page_size = max_page_size
+        self.background_polls = background_polls
+        self.background_ttl_seconds = background_ttl_seconds
+        self.vat_codes = vat_codes
+        self._clock = clock
+        self.lock = threading.RLock()
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.projects: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self._next_internal = 1
+        self._next_invoice = 100001
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def route(self, method: str, path: str, query: dict[str, str], raw: bytes, *, background: bool) -> Reply:
+        path = path.rstrip("/") or "/"
+        allowed = False
+        for route_method, pattern, handler in _ROUTES:
+            match = pattern.fullmatch(path)
+            if not match:
+                continue
+            allowed = True
+            if route_method != method:
+                continue
+            with self.lock:
+                try:
+                    if method in ("POST", "PUT") and background:
+                        return self._queue(handler, match.groupdict(), query, raw)
+                    return self._run(handler, match.groupdict(), query, raw)
+                except BadRequest as exc:
+                    return Reply(400, error_body(exc.message))
+        if allowed:
+            return Reply(405, {"message": f"The requested resource does not support http method '{method}'."})
+        return Reply(404, {"message": f"No HTTP resource was found that matches the request URI '{path}'."})
+
+    def _run(self, handler: str, args: dict[str, str], query: dict[str, str], raw: bytes) -> Reply:
+        body: dict[str, Any] = {}
+        if handler.startswith(("create_", "update_")):
+            try:
+                parsed = json.loads(raw or b"null")
+            except ValueError:
+                raise BadRequest("The request is invalid: the body is not JSON.") from None
+            body = unwrap(parsed)
+        result: Reply = getattr(self, handler)(body=body, query=query, **args)
+        return result
+
+    def _queue(self, handler: str, args: dict[str, str], query: dict[str, str], raw: bytes) -> Reply:
+        """Background API: the write runs now; its state reads "Started" for ``background_polls`` polls."""
+        try:
+            result = self._run(handler, args, query, raw)
+        except BadRequest as exc:
+            result = Reply(400, error_body(exc.message))
+        job_id = str(uuid.uuid4())
+        self.jobs[job_id] = {
+            "result": result,
+            "polls_left": self.background_polls,
+            "received": _now(),
+            "created_at": self._clock(),
+            "expired": False,
+        }
+        return Reply(202, {"id": job_id, "stateLocation": f"{self.location_host}/v1/background/{job_id}"})
+
+    # -- paging --------------------------------------------------------------------------------
+    def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> Reply:
+        try:
+            number = max(int(query.get("pageNumber", "1")), 1)
+            size = min(max(int(query.get("pageSize", str(self.max_page_size))), 1), self.max_page_size)
+        except ValueError:
+            raise BadRequest("The request is invalid: pageNumber and pageSize must be numbers.") from None
+        chunk = rows[(number - 1) * size : number * size]
+        meta = {"totalCount": len(rows), "maxPageSize": self.max_page_size}
+        return Reply(200, [{**copy.deepcopy(row), "metadata": meta} for row in chunk])
+
+    def _created(self, kind: str, key: str) -> Reply:
+        return Reply(
+            201, None, {"Location": f"{self.location_host}/v1/{kind}/{key}", "ETag": f'"{uuid.uuid4()}"'}
+        )
+
+    def _internal_id(self) -> int:
+        self._next_internal += 1
+        return self._next_internal - 1
+
+    # -- customers -----------------------------------------------------------------------------
+    def list_customers(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        return self._page(list(self.customers.values()), query)
+
+    def get_customer(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        found = self.customers.get(key)
+        return (
+            Reply(200, copy.deepcopy(found))
+            if found
+            else Reply(404, error_body(f"Customer '{key}' not found."))
+        )
+
+    def create_customer(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        number = str(body.get("number") or "").strip()
+        if not number:
+            raise BadRequest("Error inserting the customer. 'Customer ID' cannot be empty.")
+        if number in self.customers:
+            raise BadRequest(f"Error inserting the customer. Customer ID '{number}' already exists.")
+        if not body.get("name"):
+            raise BadRequest("Error inserting the customer. 'Customer name' cannot be empty.")
+        self.customers[number] = {
+            "internalId": self._internal_id(),
+            "number": number,
+            "createdDateTime": _now(),
+        }
+        self._apply_customer(self.customers[number], body)
+        return self._created("customer", number)
+
+    def update_customer(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        if key not in self.customers:
+            return Reply(404, error_body(f"Customer '{key}' not found."))
+        self._apply_customer(self.customers[key], body)
+        return Reply(204)
+
+    @staticmethod
+    def _apply_customer(row: dict[str, Any], body: dict[str, Any]) -> None:
+        for name in ("name", "status", "vatRegistrationId"):
+            if name in body:
+                row[name] = body[name]
+        row.setdefault("status", "Active")
+        if "customerClassId" in body:
+            row["customerClass"] = {"id": body["customerClassId"]}
+        row["lastModifiedDateTime"] = _now()
+
+    # -- projects ------------------------------------------------------------------------------
+    def list_projects(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        return self._page(list(self.projects.values()), query)
+
+    def get_project(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        found = self.projects.get(key)
+        return (
+            Reply(200, copy.deepcopy(found))
+            if found
+            else Reply(404, error_body(f"Project '{key}' not found."))
+        )
+
+    def create_project(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        pid = str(body.get("projectID") or "").strip()
+        if not pid:
+            raise BadRequest("Error creating the project. 'Project ID' cannot be empty.")
+        if pid in self.projects:
+            raise BadRequest(f"Error creating the project. Project ID '{pid}' already exists.")
+        if not body.get("description"):
+            raise BadRequest("Error creating the project. 'Description' cannot be empty.")
+        self.projects[pid] = {"internalID": self._internal_id(), "projectID": pid, "createdDateTime": _now()}
+        self._apply_project(self.projects[pid], body)
+        return self._created("project", pid)
+
+    def update_project(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        if key not in self.projects:
+            return Reply(404, error_body(f"Project '{key}' not found."))
+        self._apply_project(self.projects[key], body)
+        return Reply(204)
+
+    def _apply_project(self, row: dict[str, Any], body: dict[str, Any]) -> None:
+        if "customer" in body:
+            row["customer"] = self._customer_ref(body["customer"], "project")
+        for name in ("description", "status", "startDate"):
+            if name in body:
+                row[name] = body[name]
+        row["lastModifiedDateTime"] = _now()
+
+    def _customer_ref(self, number: Any, what: str) -> dict[str, Any]:
+        customer = self.customers.get(str(number))
+        if customer is None:
+            raise BadRequest(f"Error creating the {what}. Customer '{number}' cannot be found in the system.")
+        return {"number": customer["number"], "name": customer.get("name")}
+
+    # -- customer invoices ---------------------------------------------------------------------
+    def list_invoices(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        rows = [
+            row
+            for row in self.invoices.values()
+            if (
+                "externalReference" not in query or row.get("externalReference") == query["externalReference"]
+            )
+            and ("customer" not in query or row["customer"]["number"] == query["customer"])
+        ]
+        return self._page(rows, query)
+
+    def get_invoice(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        found = self.invoices.get(key)
+        return (
+            Reply(200, copy.deepcopy(found))
+            if found
+            else Reply(404, error_body(f"Invoice '{key}' not found."))
+        )
+
+    def create_invoice(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        customer = self._customer_ref(body.get("customerNumber"), "document")
+        project = body.get("project")
+        if project is not None and str(project) not in self.projects:
+            raise BadRequest(f"Error creating document. Project '{project}' cannot be found in the system.")
+        lines = body.get("invoiceLines")
+        if not isinstance(lines, list) or not lines:
+            raise BadRequest("Error creating document. The document has no lines.")
+        stored_lines = [self._invoice_line(i, line) for i, line in enumerate(lines, start=1)]
+        reference = str(body.get("referenceNumber") or self._next_invoice)
+        if not body.get("referenceNumber"):
+            self._next_invoice += 1
+        if reference in self.invoices:
+            raise BadRequest(f"Error creating document. Reference number '{reference}' already exists.")
+        self.invoices[reference] = {
+            "referenceNumber": reference,
+            "documentType": "Invoice",
+            "status": "Hold",
+            "customer": customer,
+            "project": {"id": str(project)} if project is not None else None,
+            "documentDate": body.get("documentDate"),
+            "documentDueDate": body.get("documentDueDate"),
+            "externalReference": body.get("externalReference"),
+            "invoiceText": body.get("invoiceText"),
+            "currencyId": body.get("currencyId") or "EUR",
+            "amount": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
+            "invoiceLines": stored_lines,
+            "createdDateTime": _now(),
+            "lastModifiedDateTime": _now(),
+        }
+        return self._created("customerinvoice", reference)
+
+    def _invoice_line(self, number: int, line: dict[str, Any]) -> dict[str, Any]:
+        if line.get("operation") != "Insert":
+            raise BadRequest(
+                f"Error creating document. Line {number}: 'operation' must be the bare string "
+                f'"Insert" (got {line.get("operation")!r}).'
+            )
+        if not line.get("inventoryNumber") and not line.get("description"):
+            raise BadRequest(
+                f"Error creating document. Line {number} needs an inventoryNumber or a description."
+            )
+        vat = line.get("vatCodeId")
+        if vat is not None and str(vat) not in self.vat_codes:
+            raise BadRequest(f"Error creating document. VatCode '{vat}' cannot be found in the system.")
+        quantity = _number(line.get("quantity", 1), "quantity")
+        price = _number(line.get("unitPriceInCurrency", 0), "unitPriceInCurrency")
+        return {
+            "lineNumber": number,
+            "inventoryNumber": line.get("inventoryNumber"),
+            "description": line.get("description"),
+            "quantity": float(quantity),
+            "unitPriceInCurrency": float(price),
+            "vatCodeId": vat,
+            "amount": float(quantity * price),
+        }
+
+    # -- background jobs -----------------------------------------------------------------------
+    def _job(self, key: str) -> dict[str, Any] | None:
+        job = self.jobs.get(key)
+        if job is not None and self._clock() - job["created_at"] > self.background_ttl_seconds:
+            job["expired"] = True
+        return job
+
+    def background_state(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        job = self._job(key)
+        if job is None or job["expired"]:
+            return Reply(404, error_body(f"Background request '{key}' not found."))
+        result: Reply = job["result"]
+        state: dict[str, Any] = {
+            "id": key,
+            "receivedUtc": job["received"],
+            "startedUtc": job["received"],
+            "originalUri": f"{self.location_host}/v2/customerinvoice",
+            "errorMessage": None,
+        }
+        if job["polls_left"] > 0:
+            job["polls_left"] -= 1
+            return Reply(200, {**state, "status": "Started", "statusCode": 0, "hasResponseContent": False})
+        headers = {name: [value] for name, value in result.headers.items()}
+        return Reply(
+            200,
+            {
+                **state,
+                "status": "Finished",
+                "statusCode": result.status,
+                "finishedUtc": _now(),
+                "hasResponseContent": result.body is not None,
+                "responseHeaders": headers,
+                "contentLocation": f"{self.location_host}/v1/background/{key}/content",
+            },
+        )
+
+    def background_content(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        job = self._job(key)
+        if job is None:
+            return Reply(404, error_body(f"Background request '{key}' not found."))
+        if job["expired"]:
+            return Reply(410, error_body("State for background operation has been removed after 24 hours."))
+        result: Reply = job["result"]
+        return Reply(200, result.body) if result.body is not None else Reply(204)
+
+    def expire_jobs(self) -> None:
+        with self.lock:
+            for job in self.jobs.values():
+                job["expired"] = True
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        with self.lock:
+            return {
+                "customers": copy.deepcopy(list(self.customers.values())),
+                "projects": copy.deepcopy(list(self.projects.values())),
+                "invoices": copy.deepcopy(list(self.invoices.values())),
+            }

@@ -1,0 +1,56 @@
+"""Wire format of the simulated Visma.net API: replies, the two error body shapes and value unwrapping
+(reference visma-net-api.md sections 4.1 and 8)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+BARE_FIELDS = frozenset({"operation", "overrideWithClassValues"})
+BARE_ITEM_ARRAYS = frozenset({"subaccount"})
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def error_body(message: str, shape: str = "message", fault_code: str = "12000") -> dict[str, Any]:
+    """Visma.net's two error body shapes (section 8)."""
+    if shape == "ipp":
+        return {
+            "ExceptionType": "IPPException",
+            "ExceptionMessage": message,
+            "ExceptionFaultCode": fault_code,
+            "ExceptionMessageID": f"{fault_code}_{uuid.uuid4()}",
+            "ExceptionDetails": "",
+        }
+    return {"message": f"VismaId: {uuid.uuid4()}. {message}"}
+
+
+def unwrap(body: Any, where: str = "") -> dict[str, Any]:
+    """A wrapped request DTO -> plain values; BadRequest naming the first unwrapped field."""
+    if not isinstance(body, dict):
+        raise BadRequest(f"The request is invalid: {where or 'the body'} must be a JSON object.")
+    plain: dict[str, Any] = {}
+    for key, value in body.items():
+        name = f"{where}.{key}" if where else key
+        if key in BARE_FIELDS or key in BARE_ITEM_ARRAYS:
+            plain[key] = value
+        elif isinstance(value, list):
+            plain[key] = [unwrap(item, f"{name}[{i}]") for i, item in enumerate(value)]
+        elif isinstance(value, dict) and set(value) == {"value"}:
+            inner = value["value"]
+            plain[key] = unwrap(inner, name) if isinstance(inner, dict) else inner
+        else:
+            raise BadRequest(f"The request is invalid: field '{name}' must be sent as {{\"value\": ...}}.")
+    return plain
