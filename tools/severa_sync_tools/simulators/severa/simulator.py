@@ -1,0 +1,183 @@
+"""``SeveraSimulator``: the Python face of the simulator (store, controls, HTTP server)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+from severa_sync.secrets import Secret
+
+from severa_sync_tools.simulators.severa import admin, bulk, wire
+from severa_sync_tools.simulators.severa import seed as seed_data
+from severa_sync_tools.simulators.severa.controls import Call, Controls
+from severa_sync_tools.simulators.severa.dataset import STORED_ENTITIES, Store, copy_record
+from severa_sync_tools.simulators.severa.server import SOAP_PATH, SimulatorHTTPServer
+from severa_sync_tools.simulators.severa.service import Reply, SoapService
+
+
+def bundled_wsdl() -> bytes:
+    return resources.files("severa_sync.severa").joinpath("wsdl/API.wsdl").read_bytes()
+
+
+class SeveraSimulator:
+    """A local Visma Severa SOAP API on 127.0.0.1.
+
+    ``now``: the seed's reference time; when given, the simulator clock is frozen there (move it with
+    ``set_clock``). Default: the current UTC time floored to the day for the seed, and a clock that
+    follows real time.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "sim-api-key",
+        seed: bool = True,
+        now: datetime | None = None,
+        quota_limit: int = 100_000,
+    ):
+        self._api_key = Secret(api_key)
+        self._controls = Controls(now=now, quota_limit=quota_limit)
+        self._store = Store()
+        self._stopping = threading.Event()
+        self._service = SoapService(self._store, self._controls, self._api_key, self._stopping)
+        self._wsdl = bundled_wsdl()
+        self._server: SimulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        if seed:
+            reference = (
+                wire.as_utc(now)
+                if now is not None
+                else datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            )
+            seed_data.seed(self._store, reference)
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not started"
+        return f"SeveraSimulator({where})"
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self, port: int = 0) -> SeveraSimulator:
+        if self._server is not None:
+            raise RuntimeError("the simulator is already running")
+        self._stopping.clear()
+        self._server = SimulatorHTTPServer(port, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="severa-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping in slow()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> SeveraSimulator:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{SOAP_PATH}"
+
+    @property
+    def wsdl_url(self) -> str:
+        return f"{self.url}/WSDL"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/admin"
+
+    # --- HTTP application (used by the server) ------------------------------------------------
+    @property
+    def wsdl(self) -> bytes:
+        return self._wsdl
+
+    def soap(self, action: str | None, content_type: str | None, body: bytes) -> Reply:
+        return self._service.handle(action, content_type, body)
+
+    def admin(self, method: str, path: str, body: bytes) -> Reply:
+        return admin.handle(self, method, path, body)
+
+    # --- data --------------------------------------------------------------------------------
+    def records(self, entity: str) -> list[dict[str, Any]]:
+        return [copy_record(record) for record in self._store.iter_records(entity)]
+
+    def get(self, entity: str, guid: str) -> dict[str, Any] | None:
+        try:
+            entry = self._store.get(entity, guid)
+        except ValueError:
+            if entity not in STORED_ENTITIES:
+                raise
+            return None  # not a GUID: nothing can have it
+        return copy_record(entry.record) if entry is not None else None
+
+    def change_time(self, entity: str, guid: str) -> datetime | None:
+        """The record's internal change time (what ``*ChangedSince`` compares)."""
+        entry = self._store.get(entity, guid)
+        return entry.changed if entry is not None else None
+
+    def upsert(self, entity: str, record: dict[str, Any], *, at: datetime | None = None) -> dict[str, Any]:
+        entry = self._store.upsert(entity, record, at=at if at is not None else self.now())
+        return copy_record(entry.record)
+
+    def mass_update(self, entity: str, n: int, *, at: datetime) -> list[str]:
+        return self._store.mass_update(
+            entity, n, at=at, make_record=lambda serial, when: bulk.bulk_record(entity, serial, when)
+        )
+
+    # --- controls ----------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self._controls.now()
+
+    def set_clock(self, frozen_at: datetime | None = None, offset: timedelta = timedelta(0)) -> None:
+        self._controls.set_clock(frozen_at, offset)
+
+    def maintenance(self, *, calls: int | None = None, seconds: float | None = None) -> None:
+        self._controls.maintenance(calls=calls, seconds=seconds)
+
+    def slow(self, seconds: float, *, calls: int = 1, operation: str | None = None) -> None:
+        self._controls.slow(seconds, calls=calls, operation=operation)
+
+    def fail_next(
+        self, fault_type: str, *, description: str | None = None, operation: str | None = None, calls: int = 1
+    ) -> None:
+        self._controls.fail_next(fault_type, description=description, operation=operation, calls=calls)
+
+    def truncate_next(self, *, calls: int = 1, operation: str | None = None) -> None:
+        self._controls.truncate_next(calls=calls, operation=operation)
+
+    def set_quota(self, *, limit: int | None = None, used: int | None = None) -> None:
+        self._controls.set_quota(limit=limit, used=used)
+
+    def set_versions(self, *, api_version: str | None = None, schema_version: str | None = None) -> None:
+        self._controls.set_versions(api_version=api_version, schema_version=schema_version)
+
+    @property
+    def calls(self) -> list[Call]:
+        return self._controls.calls()
+
+    def reset_calls(self) -> None:
+        self._controls.reset_calls()
+
+    def state(self) -> dict[str, Any]:
+        return self._controls.state()
