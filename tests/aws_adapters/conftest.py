@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from severa_sync.state.dynamodb import DynamoStateStore
 from severa_sync.state.table import create_state_table
 

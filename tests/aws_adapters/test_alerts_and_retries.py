@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
+
 from severa_sync.alerts.sns import AlertPublishFailed, InMemoryAlerts, SnsAlerts, format_alert
 from severa_sync.engine.ports import Alert
 from severa_sync.errors import ConfigError

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 from pydantic import BaseModel
+
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import SourceRecord, Window

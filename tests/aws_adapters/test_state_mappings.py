@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from severa_sync.engine.ports import Mapping
 from severa_sync.state.dynamodb import DynamoStateStore, StateStoreUnavailable
 

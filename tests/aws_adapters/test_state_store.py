@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+
 from severa_sync.engine.ports import RunSummary, SourceRecord, Versions
 from severa_sync.errors import ConfigError, TargetRejected
 from severa_sync.state import table as t

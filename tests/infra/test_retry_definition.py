@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from severa_sync.registry import DATA_TYPES
 
+from severa_sync.registry import DATA_TYPES
 from tests.infra.cfn import RETRY_ASL
 
 TEXT = RETRY_ASL.read_text(encoding="utf-8")

@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 import pytest
-from severa_sync.registry import DATA_TYPES
 
+from severa_sync.registry import DATA_TYPES
 from tests.infra.cfn import parameter_overrides, samconfig
 from tests.infra.schedules import fires_more_than_hourly
 

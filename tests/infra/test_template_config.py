@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from severa_sync.config import SEVERA_ENDPOINTS, TenantConfig, parse_config
 from severa_sync.errors import ConfigError
 from severa_sync.registry import DATA_TYPES
-
 from tests.infra.cfn import load_template, parameter_overrides, render_sub, sub_variables
 
 TEMPLATE = load_template()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from severa_sync.registry import DATA_TYPES, DataType, TargetKind
 
+from severa_sync.registry import DATA_TYPES, DataType, TargetKind
 from tests.infra.cfn import resources_of_type
 
 SECRETS = [{"Ref": "SeveraApiKeySecretArn"}, {"Ref": "VismaClientSecretArn"}]

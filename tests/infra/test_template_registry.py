@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from severa_sync.registry import DATA_TYPES, DataType
 
+from severa_sync.registry import DATA_TYPES, DataType
 from tests.infra.cfn import ROOT, render_sub, resources_of_type
 
 

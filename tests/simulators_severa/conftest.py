@@ -11,6 +11,7 @@ import pytest
 import requests
 import zeep
 from lxml import etree
+
 from severa_sync.severa.schema import NS_SEVERA, NS_SOAP_ENV
 from severa_sync_tools.simulators.severa import SeveraSimulator
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+
 from severa_sync_tools.simulators.severa import SeveraSimulator
 
 from .conftest import NOW, post, quota_headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 import zeep
+
 from severa_sync.severa import schema
 from severa_sync.severa.schema import NS_API, NS_SEVERA, NS_SOAP_ENV, NS_XSI
 from severa_sync_tools.simulators.severa import SeveraSimulator

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import zeep
+
 from severa_sync.severa import schema
 from severa_sync_tools.simulators.severa import SeveraSimulator
 

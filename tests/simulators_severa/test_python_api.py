@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from severa_sync_tools.simulators.severa import SeveraSimulator
 
 from .conftest import API_KEY, NOW

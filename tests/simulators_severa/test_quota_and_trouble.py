@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 import requests
 from lxml import etree
+
 from severa_sync_tools.simulators.severa import SeveraSimulator
 
 from .conftest import NOW, post, quota_headers

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import requests
+
 from severa_sync.severa.schema import NS_ENTITIES
 from severa_sync_tools.simulators.severa import SeveraSimulator
 

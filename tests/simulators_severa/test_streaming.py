@@ -6,6 +6,7 @@ import tracemalloc
 from typing import Any, cast
 
 from lxml import etree
+
 from severa_sync_tools.simulators.severa import SeveraSimulator
 
 from .conftest import NOW, post

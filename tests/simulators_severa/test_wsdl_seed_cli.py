@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from severa_sync_tools.simulators.severa import SeveraSimulator
 
 from .conftest import NOW, WSDL_PATH

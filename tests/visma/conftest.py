@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import Mapping, SourceRecord

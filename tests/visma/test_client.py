@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
+
 from severa_sync.errors import (
     OutcomeUnknown,
     TargetAuthFailed,

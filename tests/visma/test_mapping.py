@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from severa_sync.config import TenantConfig
 from severa_sync.errors import MappingError
 from severa_sync.severa.schema import ENTITIES

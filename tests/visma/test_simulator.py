@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from severa_sync_tools.simulators.visma import VismaSimulator
 
 from .conftest import CLIENT_SECRET

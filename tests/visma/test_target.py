@@ -6,6 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+
 from severa_sync import registry
 from severa_sync.engine.ports import SourceRecord
 from severa_sync.errors import (

@@ -34,16 +34,16 @@ class AlertPublishFailed(SyncError):
     code = "alert_publish_failed"
 
 
-def _one_line(text: str, limit: int) -> str:
+def _one_line(text: str, limit: int, ellipsis: str = "…") -> str:
     flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - len(ellipsis)] + ellipsis
 
 
 def format_subject(alert: Alert) -> str:
     what = alert.kind.replace("_", " ")
     subject = f"{SUBJECT_PREFIX} {alert.tenant}/{alert.data_type or ALL_TYPES}: {what}"
     ascii_only = subject.encode("ascii", "replace").decode("ascii")
-    return _one_line(ascii_only, MAX_SUBJECT_CHARS)
+    return _one_line(ascii_only, MAX_SUBJECT_CHARS, "...")  # SNS subjects must be ASCII
 
 
 def format_alert(alert: Alert) -> tuple[str, str]:

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from severa_sync.severa import schema
-
 from severa_sync_tools.simulators.severa import wire
 
 DEFAULT_API_VERSION = "1.0.0+sim"

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from severa_sync.severa import schema
-
 from severa_sync_tools.simulators.severa import wire
 
 #: Entities the simulator stores (the others only appear nested inside these).

@@ -20,7 +20,6 @@ from severa_sync.errors import (
     SeveraNotFound,
     SeveraValidationFailed,
 )
-
 from severa_sync_tools.simulators.severa.dataset import Entry, Store, canonical_guid, epoch_minute
 
 GET_ALL_CUSTOMERS_MAX = 100

@@ -21,7 +21,6 @@ from severa_sync.errors import (
 )
 from severa_sync.secrets import Secret
 from severa_sync.severa import schema
-
 from severa_sync_tools.simulators.severa import soap, wire
 from severa_sync_tools.simulators.severa.controls import DEFAULT_DESCRIPTIONS, Call, Controls
 from severa_sync_tools.simulators.severa.dataset import Store

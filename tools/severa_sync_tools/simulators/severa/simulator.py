@@ -8,7 +8,6 @@ from importlib import resources
 from typing import Any
 
 from severa_sync.secrets import Secret
-
 from severa_sync_tools.simulators.severa import admin, bulk, wire
 from severa_sync_tools.simulators.severa import seed as seed_data
 from severa_sync_tools.simulators.severa.controls import Call, Controls

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from lxml import etree
+
 from severa_sync.severa import schema
 from severa_sync.severa.schema import NS_API, NS_ARRAYS, NS_ENTITIES, NS_SEVERA, NS_SOAP_ENV, NS_XSI
-
 from severa_sync_tools.simulators.severa import wire
 
 ENVELOPE_OPEN = f'<s:Envelope xmlns:s="{NS_SOAP_ENV}">'
