@@ -20,6 +20,7 @@ from severa_sync.engine.engine import RunStatus
 from severa_sync.errors import ConfigError, SyncError
 from severa_sync.logs import logger
 from severa_sync.runtime import Runtime, get_runtime
+from severa_sync.timeutil import iso_seconds, utcnow
 
 
 class LambdaContext(Protocol):
@@ -63,7 +64,15 @@ def handle(
             f"{data_type} run not started: {message}",
             extra={"data_type": data_type, "error_code": "invalid_configuration"},
         )
-        return {**base, "status": RunStatus.FAILED.value, "error_code": "invalid_configuration", "attempt": 0}
+        now = iso_seconds(utcnow())  # the tenant's zone is unknown without a valid configuration
+        return {
+            **base,
+            "status": RunStatus.FAILED.value,
+            "error_code": "invalid_configuration",
+            "attempt": 0,
+            "finished_utc": now,
+            "finished_local": now,
+        }
 
     def remaining() -> float:
         return context.get_remaining_time_in_millis() / 1000

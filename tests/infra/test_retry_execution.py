@@ -132,6 +132,8 @@ def _answer(status: str, attempt: int = 0) -> dict[str, Any]:
         "data_type": "invoices",
         "run_id": "run-42",
         "status": status,
+        "finished_utc": "2026-11-20T05:30:00Z",
+        "finished_local": "2026-11-20T07:30:00+02:00",
         "attempt": attempt,
         "fetched": 3,
         "delivered": 0,

@@ -23,7 +23,7 @@ from severa_sync.errors import Disposition, SchemaVersionChanged, SyncError
 from severa_sync.logs import RunLog
 from severa_sync.registry import DataType
 from severa_sync.telemetry import RunMetrics, Telemetry
-from severa_sync.timeutil import format_watermark, local, utcnow
+from severa_sync.timeutil import format_watermark, iso_seconds, local, utcnow
 
 
 class RunStatus(enum.StrEnum):
@@ -48,6 +48,9 @@ class RunResult:
     failed: int = 0
     error_code: str | None = None
     watermark: str | None = None
+    #: When the run ended, in UTC and in the tenant's zone (the retry machine's alert shows both).
+    finished_utc: str | None = None
+    finished_local: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -288,6 +291,8 @@ class SyncEngine:
             counts.failed if counts else 0,
             error_code,
             watermark,
+            iso_seconds(finished),
+            iso_seconds(local(finished, self.config.zone)),
         )
         if status not in (RunStatus.SKIPPED,):
             try:
