@@ -114,8 +114,8 @@ class EngineSettings(_Strict):
     time_budget_margin_seconds: int = Field(60, ge=5)
     lock_lease_seconds: int = Field(960, ge=60)
     batch_size: int = Field(500, ge=1, le=10_000)
-    #: Bound on the overlap dedup set kept between runs.
-    overlap_dedup_limit: int = Field(5000, ge=0)
+    #: Bound on the overlap dedup set kept in the watermark item between runs (~60 bytes each).
+    overlap_dedup_limit: int = Field(400, ge=0, le=1000)
     #: Smallest window the splitter goes down to (a minute: Severa compares to the minute).
     min_window_seconds: int = Field(60, ge=60)
 

@@ -61,17 +61,21 @@ def range_watermark(
 class OverlapFilter:
     """Drops what the overlap re-reads: records delivered last run with the same content.
 
-    Bounded: only records changed within the overlap before the new watermark are remembered, and
-    at most ``limit`` of them; past the limit nothing is remembered (the targets' content-hash check
-    still skips unchanged records, so the bound costs calls, never correctness).
+    Bounded: only records changed within the overlap before the new watermark are remembered, at
+    most ``limit`` of them, each with a short hash prefix, so the set fits in the watermark item
+    (dlt's unbounded ``unique_hashes`` broke its users' state). Past the limit nothing is
+    remembered: the targets' content-hash check still skips unchanged records, so the bound costs
+    calls, never correctness.
     """
+
+    HASH_CHARS = 12
 
     def __init__(self, remembered: dict[str, str] | None = None):
         self._seen = dict(remembered or {})
         self.dropped = 0
 
     def is_repeat(self, record: SourceRecord) -> bool:
-        if self._seen.get(record.key) == record.content_hash:
+        if self._seen.get(record.key) == record.content_hash[: self.HASH_CHARS]:
             self.dropped += 1
             return True
         return False
@@ -86,7 +90,7 @@ class OverlapFilter:
         kept: dict[str, str] = {}
         for record in records:
             if record.changed_at is not None and record.changed_at >= horizon:
-                kept[record.key] = record.content_hash
+                kept[record.key] = record.content_hash[: OverlapFilter.HASH_CHARS]
                 if len(kept) > limit:
                     return {}
         return kept
