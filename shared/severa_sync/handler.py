@@ -58,6 +58,7 @@ def handle(
         if request.data_type not in (None, data_type):
             raise ConfigError(f"event for data type {request.data_type!r} reached the {data_type} function")
         runtime = runtime_factory()
+        engine = runtime.engine  # builds the adapters: a missing secret is a configuration error here
     except (ValidationError, SyncError) as error:
         message = str(error) if isinstance(error, SyncError) else f"invalid event: {error.errors()[0]['msg']}"
         logger.error(
@@ -78,7 +79,7 @@ def handle(
         return context.get_remaining_time_in_millis() / 1000
 
     runtime.deadline.remaining = remaining  # adapters built once share this invocation's clock
-    result = runtime.engine.run(
+    result = engine.run(
         data_type, attempt=request.attempt, run_id=request.run_id, remaining_seconds=remaining
     )
     answer = {**result.as_dict(), **base}

@@ -40,6 +40,9 @@ class EmfTelemetry:
         from aws_lambda_powertools.metrics import MetricUnit
 
         emf = Metrics(namespace=METRIC_NAMESPACE)
+        # Powertools keeps metric state per process and skips clearing when metrics are disabled:
+        # start every run clean so dimensions never pile up across warm invocations.
+        emf.clear_metrics()
         emf.add_dimension(name="data_type", value=metrics.data_type)
         emf.add_metric(name="RecordsFetched", unit=MetricUnit.Count, value=metrics.fetched)
         emf.add_metric(name="RecordsDelivered", unit=MetricUnit.Count, value=metrics.delivered)

@@ -39,8 +39,12 @@ def test_production_refuses_secure_test_and_the_other_way_round():
     with pytest.raises(ConfigError, match="refuses"):
         parse_config({"stage": "production", "severa": {"environment": "secure-test"}})
     with pytest.raises(ConfigError, match="refuses"):
-        parse_config({"stage": "secure-test", "severa": {"url": "https://sync.severa.com/webservice/S3/API.svc"}})
-    assert parse_config({"stage": "production", "severa": {"environment": "production"}}).stage == "production"
+        parse_config(
+            {"stage": "secure-test", "severa": {"url": "https://sync.severa.com/webservice/S3/API.svc"}}
+        )
+    assert (
+        parse_config({"stage": "production", "severa": {"environment": "production"}}).stage == "production"
+    )
 
 
 def test_files_and_environment(tmp_path):

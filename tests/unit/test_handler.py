@@ -44,8 +44,14 @@ class FakeRuntime:
 @pytest.fixture
 def runtime():
     source = FakeSource()
-    engine = SyncEngine(config=parse_config({"tenant": "acme"}), source=source, target_for=lambda dt: MemoryTarget(),
-                        state=MemoryStateStore(), alerts=ListAlerts(), telemetry=CollectingTelemetry())
+    engine = SyncEngine(
+        config=parse_config({"tenant": "acme"}),
+        source=source,
+        target_for=lambda dt: MemoryTarget(),
+        state=MemoryStateStore(),
+        alerts=ListAlerts(),
+        telemetry=CollectingTelemetry(),
+    )
     rt = FakeRuntime(engine)
     rt.source = source
     return rt
@@ -104,3 +110,15 @@ def test_every_registry_type_has_a_thin_handler(dt):
 def test_run_order_puts_dependencies_first():
     order = [dt.name for dt in registry.run_order()]
     assert order.index("accounts") < order.index("cases") < order.index("invoices")
+
+
+def test_a_missing_secret_is_a_failed_run_not_an_exception():
+    class NoSecretRuntime:
+        deadline = Deadline()
+
+        @property
+        def engine(self):
+            raise ConfigError("secret 'SEVERA_API_KEY' is not set in the environment")
+
+    answer = handle("accounts", {}, Context(), NoSecretRuntime)
+    assert answer["status"] == "failed" and answer["error_code"] == "invalid_configuration"

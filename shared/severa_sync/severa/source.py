@@ -107,10 +107,13 @@ class SeveraSource:
             return None
         return None if found is None else self._source_record(op, *found)
 
-    def acknowledge(self, data_type: DataType, record: SourceRecord) -> None:
+    def acknowledge(self, data_type: DataType, record: SourceRecord) -> str | None:
         # Only invoices are marked in Severa; the other types leave no trace there.
-        if data_type.name == "invoices":
-            self.client.set_invoice_status(record.key, self.config.invoices.transferred_status)
+        if data_type.name != "invoices":
+            return None
+        status = self.config.invoices.transferred_status
+        self.client.set_invoice_status(record.key, status)
+        return status
 
     # -- reads ------------------------------------------------------------------------------
     def _read_params(self, operation: str, window: Window) -> dict[str, Any]:

@@ -1,0 +1,267 @@
+"""``severa-sync``: the local run, the demo, and the operator's state commands.
+
+Exit codes: 0 done; 1 the run failed or was halted (or an operator command found nothing to do);
+2 invalid configuration or usage; 75 the run must continue later (Severa unavailable, or time spent).
+Secrets never come from the command line: they are read from the environment variables named in the
+configuration (``SEVERA_API_KEY``, ``VISMA_CLIENT_SECRET`` by default) or from Secrets Manager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError
+from rich.console import Console
+
+from severa_sync import registry
+from severa_sync.config import parse_config
+from severa_sync.errors import ConfigError, SyncError
+from severa_sync_tools.console import progress_bar, readable_logs
+from severa_sync_tools.state_commands import (
+    DEFAULT_STATE_FILE,
+    EXIT_FAILED,
+    EXIT_LATER,
+    EXIT_OK,
+    EXIT_USAGE,
+    cmd_state,
+    option,
+    state_file,
+    table_name,
+    tenant_config,
+)
+
+LOCAL_STACK_NAME = "severa-sync-local"
+EXIT_BY_STATUS = {
+    "succeeded": EXIT_OK,
+    "skipped": EXIT_OK,
+    "failed": EXIT_FAILED,
+    "halted": EXIT_FAILED,
+    "retry_later": EXIT_LATER,
+    "partial": EXIT_LATER,
+}
+
+
+# --- parser -------------------------------------------------------------------------------------
+def _state_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Accepted before and after the state sub-command: SUPPRESS keeps a later default from
+    # overwriting an earlier value.
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--state",
+        choices=("local", "aws"),
+        default=default,
+        help="embedded store in a JSON file (default) or the stack's DynamoDB table",
+    )
+    parser.add_argument(
+        "--state-file",
+        default=default,
+        metavar="PATH",
+        help=f"local store file (default: $STATE_FILE or {DEFAULT_STATE_FILE})",
+    )
+    parser.add_argument(
+        "--table",
+        default=default,
+        metavar="NAME",
+        help="DynamoDB state table for --state aws (default: $STATE_TABLE)",
+    )
+    parser.add_argument(
+        "--tenant", default=default, help="tenant id (default: the configuration's, else demo)"
+    )
+    parser.add_argument(
+        "--config", default=default, metavar="FILE", help="tenant configuration (JSON or TOML)"
+    )
+    parser.add_argument(
+        "--log-format", choices=("rich", "json"), default=default, help="readable lines (default) or JSON"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="severa-sync",
+        description="Sync Visma Severa into Visma.net Financials and S3: local runs, the demo, operator tools.",
+        epilog="Exit codes: 0 ok, 1 run failed or halted, 2 invalid configuration, 75 continue later.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole product locally (simulators + moto, no AWS account)",
+        description="Start the Severa and Visma.net simulators and a moto server on 127.0.0.1, create the "
+        "template's resources, and run every data type through the Lambda handlers: a first run, an "
+        "incremental run, and a maintenance break carried by the retry state machine.",
+    )
+    demo.add_argument("--wait-seconds", type=int, default=1, help="retry machine wait (AWS: 600; default 1)")
+    demo.add_argument("--log-format", choices=("rich", "json"), default="rich")
+
+    run = commands.add_parser(
+        "run",
+        help="run one data type once, against any endpoint (e.g. a Severa secure-test tenant)",
+        description="Run one data type through its Lambda handler from this machine. Secrets come from the "
+        "environment variables the configuration names (SEVERA_API_KEY, VISMA_CLIENT_SECRET by default) "
+        "or with --secrets aws from Secrets Manager; never from the command line.",
+        epilog="Example: SEVERA_API_KEY=... severa-sync run accounts --config tenant.toml",
+    )
+    run.add_argument(
+        "data_type",
+        metavar="TYPE",
+        choices=[dt.name for dt in registry.DATA_TYPES],
+        help=f"one of {', '.join(registry.BY_NAME)}",
+    )
+    run.add_argument("--severa-url", metavar="URL", help="Severa SOAP endpoint (overrides the configuration)")
+    run.add_argument("--visma-url", metavar="URL", help="Visma.net ERP API base URL")
+    run.add_argument("--visma-token-url", metavar="URL", help="Visma Connect token URL")
+    run.add_argument(
+        "--secrets",
+        choices=("env", "aws"),
+        default="env",
+        help="where the secrets named in the configuration are read (default: env)",
+    )
+    _state_options(run, suppress=False)
+
+    state = commands.add_parser(
+        "state",
+        help="read and edit the sync state: watermarks, halts, the retry set",
+        description="Operator commands on the state store (the local JSON file, or --state aws for the "
+        "stack's DynamoDB table). Edits are the same an operator makes by hand in the console.",
+    )
+    _state_options(state, suppress=True)
+    actions = state.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("list", "watermarks with the last run's status and counts"),
+        ("halts", "halts of the tenant and of data types"),
+        ("rewind", "move a data type's watermark back (the next run re-reads from there)"),
+        ("clear-halt", "clear a halt; clearing the tenant halt acknowledges a schema change"),
+        ("retry-set", "records parked after errors, with their last error"),
+    ):
+        sub = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        _state_options(sub, suppress=True)
+        if name == "rewind":
+            sub.add_argument("data_type", metavar="TYPE", choices=list(registry.BY_NAME))
+            sub.add_argument(
+                "--to", required=True, metavar="TIME", help="ISO time or date, UTC unless an offset is given"
+            )
+        if name in ("clear-halt", "retry-set"):
+            sub.add_argument(
+                "data_type",
+                metavar="TYPE",
+                nargs="?",
+                choices=list(registry.BY_NAME),
+                help="a data type (default: the tenant halt / every type)",
+            )
+        if name in ("rewind", "clear-halt"):
+            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+            sub.add_argument("--by", help="operator name recorded with the edit (default: your user name)")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve a simulator on 127.0.0.1 until interrupted",
+        description="Serve the Severa SOAP API or Visma.net simulator on its own; other options go to the simulator.",
+    )
+    simulate.add_argument("system", choices=("severa", "visma"))
+    simulate.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    return parser
+
+
+# --- commands -----------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from severa_sync_tools.local_lambda import function_name, invoke, patched_environ
+
+    config = tenant_config(args)
+    overrides = {
+        "severa": {"url": args.severa_url},
+        "visma": {"base_url": args.visma_url, "token_url": args.visma_token_url},
+    }
+    data = config.model_dump(mode="json")
+    for section, values in overrides.items():
+        data[section].update({k: v for k, v in values.items() if v})
+    if option(args, "tenant"):
+        data["tenant"] = args.tenant
+    config = parse_config(data, origin="configuration with command-line overrides")
+    aws = (option(args, "state") or "local") == "aws"
+    environment: dict[str, str | None] = {
+        "SEVERA_SYNC_CONFIG": config.model_dump_json(),
+        "SEVERA_SYNC_CONFIG_PARAMETER": None,
+        "STATE_BACKEND": "dynamodb" if aws else "local",
+        "STATE_TABLE": table_name(args) if aws else None,
+        "STATE_FILE": None if aws else state_file(args),
+        "SECRETS_BACKEND": "secretsmanager" if args.secrets == "aws" else "env",
+        "RETRY_STATE_MACHINE_ARN": None,  # a run from a laptop never starts the stack's retry machine
+    }
+    progress = progress_bar(console)
+    with (
+        patched_environ(environment),
+        progress,
+        readable_logs(
+            console, progress=progress, json_lines=option(args, "log_format") == "json", zone=config.zone
+        ),
+    ):
+        answer = invoke(
+            args.data_type,
+            {"data_type": args.data_type, "source": "manual"},
+            name=function_name(args.data_type, LOCAL_STACK_NAME),
+        )
+        _print_local_alerts(console)
+    status = str(answer.get("status"))
+    if answer.get("error_code") == "invalid_configuration":
+        return EXIT_USAGE
+    console.print(
+        f"{args.data_type}: {status} · fetched {answer.get('fetched', 0)}, delivered "
+        f"{answer.get('delivered', 0)}, skipped {answer.get('skipped', 0)}, failed {answer.get('failed', 0)}"
+    )
+    return EXIT_BY_STATUS.get(status, EXIT_FAILED)
+
+
+def _print_local_alerts(console: Console) -> None:
+    from severa_sync.runtime import get_runtime
+
+    published = getattr(get_runtime().alerts, "published", [])
+    for alert in published:
+        console.print(f"alert (local, not sent): {alert.kind}: {alert.summary}", style="yellow")
+
+
+def cmd_simulate(args: argparse.Namespace, extra: list[str]) -> int:
+    argv = ["--port", str(args.port), *extra]
+    if args.system == "severa":
+        from severa_sync_tools.simulators.severa import main as severa_main
+
+        return int(severa_main(argv) or 0)
+    from severa_sync_tools.simulators.visma import main as visma_main
+
+    return int(visma_main(argv) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "simulate":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # Bound to this stdout now: a function's own stdout is redirected while it runs (see localstack).
+    # No markup: data (error messages) may hold brackets.
+    console = Console(file=sys.stdout, highlight=False, markup=False)
+    try:
+        if args.command == "demo":
+            from severa_sync_tools.demo import run_demo
+
+            return run_demo(
+                console, wait_seconds=args.wait_seconds, json_lines=option(args, "log_format") == "json"
+            )
+        if args.command == "run":
+            return cmd_run(args, console)
+        if args.command == "state":
+            return cmd_state(args, console)
+        return cmd_simulate(args, extra)
+    except SyncError as error:
+        line = " ".join(str(error).split())  # one line, whatever pydantic wrote
+        print(f"severa-sync: error: {line}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED
+    except BotoCoreError as error:  # no region, no credentials: the AWS side is not configured here
+        print(f"severa-sync: error: AWS: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

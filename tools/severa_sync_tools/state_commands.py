@@ -1,0 +1,264 @@
+"""``severa-sync state ...``: the operator's view and edits of the sync state.
+
+The same items an operator reads and edits by hand in the DynamoDB console (or, locally, in the
+embedded store's JSON file): watermarks with the last run, halts, the retry set. Edits ask for
+confirmation unless ``--yes`` and leave a log line (``watermark_rewound``, ``halt_cleared``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from severa_sync import registry
+from severa_sync.config import TenantConfig, load_file
+from severa_sync.engine.ports import StateStore
+from severa_sync.errors import ConfigError
+from severa_sync.logs import logger
+from severa_sync.timeutil import format_watermark, iso_seconds, local, parse_watermark, utcnow
+from severa_sync_tools.console import readable_logs
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LATER = 0, 1, 2, 75
+DEFAULT_STATE_FILE = ".severa-sync/state.json"
+
+
+class CliError(ConfigError):
+    """A usage or configuration problem reported as one line, exit 2."""
+
+
+# --- options -----------------------------------------------------------------------------
+def option(args: argparse.Namespace, name: str) -> Any:
+    return getattr(args, name, None)
+
+
+def tenant_config(args: argparse.Namespace) -> TenantConfig:
+    return load_file(args.config) if option(args, "config") else TenantConfig()
+
+
+def tenant_of(args: argparse.Namespace) -> str:
+    return option(args, "tenant") or tenant_config(args).tenant
+
+
+def state_file(args: argparse.Namespace) -> str:
+    return option(args, "state_file") or os.environ.get("STATE_FILE") or DEFAULT_STATE_FILE
+
+
+def table_name(args: argparse.Namespace) -> str:
+    table = option(args, "table") or os.environ.get("STATE_TABLE")
+    if not table:
+        raise CliError("--state aws needs --table NAME or STATE_TABLE (the stack output StateTableName)")
+    return str(table)
+
+
+def open_store(args: argparse.Namespace) -> StateStore:
+    if (option(args, "state") or "local") == "local":
+        from severa_sync.state.memory import MemoryStateStore
+
+        return MemoryStateStore(state_file(args))
+    import boto3
+
+    from severa_sync.state.dynamodb import DynamoStateStore
+
+    return DynamoStateStore(boto3.client("dynamodb"), table_name(args))
+
+
+def _operator(args: argparse.Namespace) -> str:
+    if option(args, "by"):
+        return str(args.by)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _confirm(console: Console, args: argparse.Namespace, question: str) -> bool:
+    if args.yes:
+        return True
+    try:
+        answer = console.input(f"{question} [y/N] ", markup=False)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _operator_log(args: argparse.Namespace, message: str, action: str, **fields: Any) -> None:
+    now = utcnow()
+    zone = tenant_config(args).zone
+    logger.info(
+        message,
+        extra={
+            "action": action,
+            "time_utc": iso_seconds(now),
+            "time_local": iso_seconds(local(now, zone)),
+            **fields,
+        },
+    )
+
+
+# --- commands -----------------------------------------------------------------------------------
+def cmd_state(args: argparse.Namespace, console: Console) -> int:
+    store, tenant = open_store(args), tenant_of(args)
+    with readable_logs(
+        console, json_lines=option(args, "log_format") == "json", zone=tenant_config(args).zone
+    ):
+        if args.action == "list":
+            return _state_list(console, args, store, tenant)
+        if args.action == "halts":
+            return _state_halts(console, store, tenant)
+        if args.action == "rewind":
+            return _state_rewind(console, args, store, tenant)
+        if args.action == "clear-halt":
+            return _state_clear_halt(console, args, store, tenant)
+        return _state_retry_set(console, store, tenant, args.data_type)
+
+
+def _watermark_items(args: argparse.Namespace, store: StateStore, tenant: str) -> dict[str, dict[str, Any]]:
+    """The watermark items as stored (the port reads one type at a time; this lists them all)."""
+    if (option(args, "state") or "local") == "local":
+        rows = store.watermarks(tenant)  # type: ignore[attr-defined]
+    else:
+        import boto3
+
+        from severa_sync.state.table import StateTable
+
+        rows = list(StateTable(boto3.client("dynamodb"), table_name(args)).query_prefix(tenant, "WATERMARK#"))
+    return {str(row.get("data_type") or row["sk"].split("#", 1)[1]): row for row in rows}
+
+
+def _state_list(console: Console, args: argparse.Namespace, store: StateStore, tenant: str) -> int:
+    items = _watermark_items(args, store, tenant)
+    halted = {h.data_type for h in store.halts(tenant)}
+    table = Table(title=f"Watermarks of tenant {tenant}" + (" (tenant HALTED)" if None in halted else ""))
+    for column in (
+        "data type",
+        "watermark",
+        "set by",
+        "last run",
+        "fetched",
+        "delivered",
+        "skipped",
+        "failed",
+        "finished",
+        "parked",
+    ):
+        table.add_column(column)
+    for dt in registry.run_order():
+        item = items.get(dt.name, {})
+        last = item.get("last_run") or {}
+        status = str(last.get("status", "-")) + (" (halted)" if dt.name in halted else "")
+        table.add_row(
+            dt.name,
+            str(item.get("watermark") or "not set"),
+            str(item.get("updated_by") or "-"),
+            status,
+            *(str(last.get(k, "-")) for k in ("fetched", "delivered", "skipped", "failed", "finished_at")),
+            str(len(store.parked(tenant, dt.name))),
+        )
+    console.print(table)
+    return EXIT_OK
+
+
+def _state_halts(console: Console, store: StateStore, tenant: str) -> int:
+    halts = store.halts(tenant)
+    if not halts:
+        console.print(f"No halts: every data type of tenant {tenant} runs on its schedule.")
+        return EXIT_OK
+    table = Table(title=f"Halts of tenant {tenant}")
+    for column in ("scope", "code", "since", "reason"):
+        table.add_column(column)
+    for halt in halts:
+        table.add_row(halt.data_type or "whole tenant", halt.code, format_watermark(halt.since), halt.reason)
+    console.print(table)
+    return EXIT_OK
+
+
+def _state_rewind(console: Console, args: argparse.Namespace, store: StateStore, tenant: str) -> int:
+    try:
+        new = parse_watermark(args.to)
+    except ValueError as exc:
+        raise CliError(f"--to: {exc}") from None
+    if new > utcnow():
+        raise CliError(f"--to: {format_watermark(new)} is in the future; a watermark only moves back")
+    stored = store.read_watermark(tenant, args.data_type)
+    old = stored.raw
+    console.print(
+        f"{args.data_type} watermark of tenant {tenant}: {old or 'not set'} -> {format_watermark(new)}"
+    )
+    if stored.watermark is not None and new > stored.watermark:
+        console.print(
+            "This moves the watermark forward: records changed in between are never read.", style="yellow"
+        )
+    if not _confirm(console, args, "Rewind?"):
+        console.print("Nothing changed.")
+        return EXIT_FAILED
+    who = _operator(args)
+    previous = store.rewind(tenant, args.data_type, new, by=who)
+    _operator_log(
+        args,
+        f"Watermark of {args.data_type} rewound from {previous or 'not set'} to {format_watermark(new)} by {who}",
+        "watermark_rewound",
+        tenant=tenant,
+        data_type=args.data_type,
+        watermark_old=previous,
+        watermark_new=format_watermark(new),
+        by=who,
+    )
+    return EXIT_OK
+
+
+def _state_clear_halt(console: Console, args: argparse.Namespace, store: StateStore, tenant: str) -> int:
+    halt = next((h for h in store.halts(tenant) if h.data_type == args.data_type), None)
+    scope = args.data_type or "the whole tenant"
+    if halt is None:
+        console.print(f"No halt on {scope} of tenant {tenant}.")
+        return EXIT_FAILED
+    console.print(f"Halt on {scope}: {halt.code} since {format_watermark(halt.since)}: {halt.reason}")
+    if args.data_type is None:
+        versions = store.read_versions(tenant)
+        if versions is not None:
+            console.print(
+                f"Clearing it acknowledges Severa API version {versions.api_version} and entity schema "
+                f"version {versions.schema_version}: check the integration against them first."
+            )
+    if not _confirm(console, args, "Clear the halt?"):
+        console.print("Nothing changed.")
+        return EXIT_FAILED
+    who = _operator(args)
+    store.clear_halt(tenant, args.data_type, by=who)
+    _operator_log(
+        args,
+        f"Halt on {scope} ({halt.code}) cleared by {who}",
+        "halt_cleared",
+        tenant=tenant,
+        data_type=args.data_type,
+        halt_code=halt.code,
+        by=who,
+    )
+    return EXIT_OK
+
+
+def _state_retry_set(console: Console, store: StateStore, tenant: str, data_type: str | None) -> int:
+    names = [data_type] if data_type else [dt.name for dt in registry.run_order()]
+    table = Table(title=f"Retry set of tenant {tenant}")
+    for column in ("data type", "record", "attempts", "error code", "error", "first failed", "key"):
+        table.add_column(column)
+    count = 0
+    for name in names:
+        for item in store.parked(tenant, name):
+            count += 1
+            table.add_row(
+                name,
+                item.display_key,
+                str(item.attempts),
+                item.last_error_code,
+                item.last_error_message,
+                format_watermark(item.first_failed_at),
+                item.key,
+            )
+    console.print(table if count else f"The retry set of tenant {tenant} is empty.")
+    return EXIT_OK
