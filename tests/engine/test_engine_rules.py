@@ -184,3 +184,25 @@ def test_types_without_change_time_start_with_windowed_fallback(world):
     world.clock.now += timedelta(days=1)
     world.engine.run("hour_entries")
     assert world.source.reads  # the next run reads changes since the watermark
+
+
+def test_too_big_since_answer_falls_back_to_the_paged_read_and_says_so(world, caplog):
+    from severa_sync.errors import SeveraResponseTooLarge
+
+    for i in range(4):
+        world.source.put(f"a{i}", T + timedelta(minutes=i))
+    world.source.fail_on_read[1] = SeveraResponseTooLarge("answer larger than 64 MiB")
+    result = world.engine.run("accounts")
+    assert result.status is RunStatus.SUCCEEDED and result.delivered == 4
+    assert world.source.fallback_reads
+    assert any(line.get("action") == "fallback_used" for line in log_lines(caplog))
+    assert wm(world) == NOW - timedelta(seconds=world.config.engine.skew_margin_seconds)
+
+
+def test_cases_have_no_fallback_so_too_big_is_retried_later(world):
+    from severa_sync.errors import SeveraResponseTooLarge
+
+    world.source.put("c1", T)
+    world.source.fail_on_read[1] = SeveraResponseTooLarge("answer larger than 64 MiB")
+    assert world.engine.run("cases").status is RunStatus.RETRY_LATER
+    assert wm(world, "cases") is None

@@ -92,6 +92,11 @@ class Run:
     def out_of_time(self) -> bool:
         return self.remaining_seconds() < self.config.engine.time_budget_margin_seconds
 
+    def since(self) -> datetime:
+        """Where a SINCE read starts: the watermark less the overlap, or the backfill date."""
+        start = self.stored.watermark
+        return wm.query_start(start, self.overlap) if start else self.backfill_start()
+
     def backfill_start(self) -> datetime:
         day = self.config.type_settings(self.dt.name).backfill_from
         return datetime.combine(day, time(0), tzinfo=self.config.zone).astimezone(UTC)
@@ -252,7 +257,7 @@ class Run:
         if resume.get("mode") == "fallback" or (start is None and self.dt.fallback_windows):
             self.run_fallback(resume)
             return
-        since = wm.query_start(start, self.overlap) if start else self.backfill_start()
+        since = self.since()
         what = f"{self.noun_plural} changed since {format_watermark(since)}"
         self.log.info(f"Getting {what}", action="read_started", since=format_watermark(since))
         overlap = wm.OverlapFilter((resume.get("recent") or {}) if start else {})
@@ -300,7 +305,7 @@ class Run:
                 state["cursor"] = format_watermark(window.end or signpost)
         else:
             try:
-                self.process(self.source.read_fallback(self.dt, Window(self.backfill_start())))
+                self.process(self.source.read_fallback(self.dt, Window(self.since())))
             except OutOfTime:
                 self.checkpoint(None, resume=state)
                 raise
