@@ -6,6 +6,8 @@ UV     := $(TOOLS)/bin/uv
 VENV   := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# SAM CLI would try to send usage telemetry; this machine (and CI) has no network for it.
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install test lint typecheck unit faults demo bench sam-validate sam-build clean
 

@@ -71,6 +71,7 @@ def handle(
             "status": RunStatus.FAILED.value,
             "error_code": "invalid_configuration",
             "attempt": 0,
+            "error_message": message,
             "finished_utc": now,
             "finished_local": now,
         }

@@ -205,6 +205,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         _print_local_alerts(console)
     status = str(answer.get("status"))
     if answer.get("error_code") == "invalid_configuration":
+        print(f"severa-sync: {answer.get('error_message', 'invalid configuration')}", file=sys.stderr)
         return EXIT_USAGE
     console.print(
         f"{args.data_type}: {status} · fetched {answer.get('fetched', 0)}, delivered "
