@@ -169,38 +169,15 @@ class Run:
             count=len(batch),
         )
         delivery = self.target.deliver(self.dt, batch)
-        for record, error in delivery.failed:
-            self.fail(record, error)
-        for record in delivery.delivered + delivery.skipped:
-            try:
-                new_status = self.source.acknowledge(self.dt, record)
-            except SyncError as error:
-                if error.disposition is not Disposition.PER_RECORD:
-                    raise
-                self.fail(record, error)
-                continue
-            unchanged = record in delivery.skipped
-            if unchanged:
-                self.counts.skipped += 1
-            else:
-                self.counts.delivered += 1
-            line = f"{self.label} {record.display_key} was processed correctly" + (
-                " (unchanged since the last delivery)" if unchanged else ""
-            )
-            (self.log.info if each else self.log.debug)(
-                line, action="record_delivered", record_key=record.key, display_key=record.display_key
-            )
-            if new_status is not None:
-                self.log.info(
-                    f'Status of {self.label.lower()} {record.display_key} was updated to "{new_status}" '
-                    "status",
-                    action="record_acknowledged",
-                    record_key=record.key,
-                    display_key=record.display_key,
-                )
-            if record.key in self.parked_keys:
-                self.state.unpark(self.tenant, self.dt.name, record.key)
-                self.parked_keys.discard(record.key)
+        failed = {record.key: error for record, error in delivery.failed}
+        skipped = {record.key for record in delivery.skipped}
+        done = skipped | {record.key for record in delivery.delivered}
+        # One line per record in the order Severa returned them, as in Severa's own example log.
+        for record in batch:
+            if record.key in failed:
+                self.fail(record, failed[record.key])
+            elif record.key in done:
+                self.delivered(record, unchanged=record.key in skipped, each=each)
         if not each:
             self.log.info(
                 f"{self.counts.delivered + self.counts.skipped} {self.noun_plural} processed so far",
@@ -209,6 +186,35 @@ class Run:
                 skipped=self.counts.skipped,
                 failed=self.counts.failed,
             )
+
+    def delivered(self, record: SourceRecord, *, unchanged: bool, each: bool) -> None:
+        try:
+            new_status = self.source.acknowledge(self.dt, record)
+        except SyncError as error:
+            if error.disposition is not Disposition.PER_RECORD:
+                raise
+            self.fail(record, error)
+            return
+        if unchanged:
+            self.counts.skipped += 1
+        else:
+            self.counts.delivered += 1
+        line = f"{self.label} {record.display_key} was processed correctly" + (
+            " (unchanged since the last delivery)" if unchanged else ""
+        )
+        (self.log.info if each else self.log.debug)(
+            line, action="record_delivered", record_key=record.key, display_key=record.display_key
+        )
+        if new_status is not None:
+            self.log.info(
+                f'Status of {self.label.lower()} {record.display_key} was updated to "{new_status}" status',
+                action="record_acknowledged",
+                record_key=record.key,
+                display_key=record.display_key,
+            )
+        if record.key in self.parked_keys:
+            self.state.unpark(self.tenant, self.dt.name, record.key)
+            self.parked_keys.discard(record.key)
 
     def fail(self, record: SourceRecord, error: SyncError) -> None:
         self.counts.failed += 1
