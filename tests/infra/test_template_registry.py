@@ -84,7 +84,10 @@ def test_function_alarms(template: dict[str, Any], dt: DataType) -> None:
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
         ("SeveraSync", "RecordsDelivered"),
+        ("SeveraSync", "RunsFailed"),
     }
+    failed_runs = by_metric[("SeveraSync", "RunsFailed")]
+    assert failed_runs["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and failed_runs["Threshold"] == 1
     nothing = by_metric[("SeveraSync", "RecordsDelivered")]
     assert nothing["TreatMissingData"] == "breaching"
     assert nothing["ComparisonOperator"] == "LessThanThreshold" and nothing["Threshold"] == 1
