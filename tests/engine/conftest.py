@@ -31,16 +31,42 @@ def clock() -> Clock:
 
 @pytest.fixture
 def world(clock):
-    config = parse_config({"tenant": "acme", "types": {name: {"backfill_from": "2026-11-01"} for name in
-                                                       ("accounts", "cases", "invoices", "hour_entries", "absences")}})
-    source, target, state, alerts = FakeSource(server_now=None), MemoryTarget(), MemoryStateStore(), ListAlerts()
-    engine = SyncEngine(config=config, source=source, target_for=lambda dt: target, state=state, alerts=alerts,
-                        telemetry=CollectingTelemetry(), clock=clock)
+    config = parse_config(
+        {
+            "tenant": "acme",
+            "types": {
+                name: {"backfill_from": "2026-11-01"}
+                for name in ("accounts", "cases", "invoices", "hour_entries", "absences")
+            },
+        }
+    )
+    source, target, state, alerts = (
+        FakeSource(server_now=None),
+        MemoryTarget(),
+        MemoryStateStore(),
+        ListAlerts(),
+    )
+    engine = SyncEngine(
+        config=config,
+        source=source,
+        target_for=lambda dt: target,
+        state=state,
+        alerts=alerts,
+        telemetry=CollectingTelemetry(),
+        clock=clock,
+    )
 
     class World:
         pass
 
     w = World()
-    w.config, w.source, w.target, w.state, w.alerts, w.engine, w.clock = (config, source, target, state, alerts,
-                                                                         engine, clock)
+    w.config, w.source, w.target, w.state, w.alerts, w.engine, w.clock = (
+        config,
+        source,
+        target,
+        state,
+        alerts,
+        engine,
+        clock,
+    )
     return w

@@ -56,8 +56,12 @@ def test_records_changed_during_the_run_stay_above_the_watermark(world):
     world.source.put("during", NOW + timedelta(minutes=5), content="v2")
     world.clock.now += timedelta(hours=1)
     world.engine.run("accounts")
-    assert world.target.store["during"] == world.source.read_by_key(
-        __import__("severa_sync.registry").registry.get("accounts"), "during").content_hash
+    assert (
+        world.target.store["during"]
+        == world.source.read_by_key(
+            __import__("severa_sync.registry").registry.get("accounts"), "during"
+        ).content_hash
+    )
 
 
 def test_failure_mid_read_keeps_watermark_and_rerun_delivers_rest_exactly_once(world):

@@ -7,7 +7,7 @@ module does the work in between and keeps its counters. Nothing here knows SOAP 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from itertools import islice
 from typing import Any
@@ -48,7 +48,6 @@ class Counters:
     failed: int = 0
     dropped_overlap: int = 0
     max_change: datetime | None = None
-    seen_in_overlap: list[SourceRecord] = field(default_factory=list)
 
 
 class Run:
@@ -85,6 +84,8 @@ class Run:
         self.expected_raw: str | None = None
         self.window_seconds: int | None = None  # the window size to remember (set from the stored item)
         self.split = False
+        #: Collected during a SINCE read for the next run's overlap filter (None otherwise).
+        self.recent: wm.RecentChanges | None = None
         self.label = "Invoice number" if dt.name == "invoices" else dt.noun
         self.noun_plural = plural(dt.noun)
 
@@ -155,7 +156,9 @@ class Run:
                     self.counts.max_change = record.changed_at
             fresh = [r for r in batch if overlap is None or not overlap.is_repeat(r)]
             self.counts.dropped_overlap += len(batch) - len(fresh)
-            self.counts.seen_in_overlap.extend(r for r in batch if r.changed_at is not None)
+            if self.recent is not None:
+                for record in batch:
+                    self.recent.add(record)
             if fresh:
                 self.deliver(fresh)
             if self.out_of_time():
@@ -267,6 +270,9 @@ class Run:
         what = f"{self.noun_plural} changed since {format_watermark(since)}"
         self.log.info(f"Getting {what}", action="read_started", since=format_watermark(since))
         overlap = wm.OverlapFilter((resume.get("recent") or {}) if start else {})
+        self.recent = wm.RecentChanges(
+            overlap=self.overlap, cap=self.signpost - self.skew, limit=self.config.engine.overlap_dedup_limit
+        )
         try:
             self.process(self.source.read(self.dt, Window(since)), overlap)
         except TOO_BIG as error:
@@ -287,12 +293,7 @@ class Run:
             skew=self.skew,
             has_change_time=self.dt.has_change_time,
         )
-        recent = wm.OverlapFilter.remember(
-            self.counts.seen_in_overlap,
-            new_watermark=new,
-            overlap=self.overlap,
-            limit=self.config.engine.overlap_dedup_limit,
-        )
+        recent = self.recent.remember(new) if self.recent is not None else {}
         self.checkpoint(new, resume={"recent": recent} if recent else None)
 
     def run_fallback(self, resume: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ after delivery), records changed during the run (the signpost caps the watermark
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from severa_sync.engine.ports import SourceRecord
@@ -80,17 +79,46 @@ class OverlapFilter:
             return True
         return False
 
-    @staticmethod
-    def remember(
-        records: Iterable[SourceRecord], *, new_watermark: datetime | None, overlap: timedelta, limit: int
-    ) -> dict[str, str]:
-        if new_watermark is None:
+
+class RecentChanges:
+    """What the next run's ``OverlapFilter`` needs, collected during a run in bounded memory.
+
+    Only (change time, short hash) per key, pruned as the running maximum change time rises (a
+    record older than ``min(max, cap) - overlap`` can never be inside the next run's overlap), and
+    given up entirely past a multiple of the limit: a mass update must not keep its records alive.
+    """
+
+    def __init__(self, *, overlap: timedelta, cap: datetime, limit: int):
+        self._overlap = overlap
+        self._cap = cap
+        self._limit = limit
+        self._recent: dict[str, tuple[datetime, str]] = {}
+        self._max: datetime | None = None
+        self.overflowed = False
+
+    def add(self, record: SourceRecord) -> None:
+        at = record.changed_at
+        if at is None or self.overflowed:
+            return
+        if self._max is None or at > self._max:
+            self._max = at
+        self._recent[record.key] = (at, record.content_hash[: OverlapFilter.HASH_CHARS])
+        if len(self._recent) > 4 * self._limit:
+            self._prune()
+            if len(self._recent) > 4 * self._limit:
+                self.overflowed = True
+                self._recent.clear()
+
+    def _prune(self) -> None:
+        if self._max is None:
+            return
+        floor = min(self._max, self._cap) - self._overlap
+        self._recent = {key: value for key, value in self._recent.items() if value[0] >= floor}
+
+    def remember(self, new_watermark: datetime | None) -> dict[str, str]:
+        """The keys and hashes to store beside ``new_watermark`` (empty when over the limit)."""
+        if new_watermark is None or self.overflowed:
             return {}
-        horizon = new_watermark - overlap
-        kept: dict[str, str] = {}
-        for record in records:
-            if record.changed_at is not None and record.changed_at >= horizon:
-                kept[record.key] = record.content_hash[: OverlapFilter.HASH_CHARS]
-                if len(kept) > limit:
-                    return {}
-        return kept
+        horizon = new_watermark - self._overlap
+        kept = {key: digest for key, (at, digest) in self._recent.items() if at >= horizon}
+        return kept if len(kept) <= self._limit else {}
