@@ -1,0 +1,98 @@
+"""Each benchmark runs at a tiny N and returns figures with the keys the report prints.
+
+Never timings: only that the figures exist, are consistent with each other (counts add up, every
+mode read every record) and that each target is judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from severa_sync_tools.bench import api_economy, cold_start, end_to_end, report, soap_read
+from severa_sync_tools.bench.measure import machine
+
+
+def _targets_are_judged(figures: dict[str, Any]) -> None:
+    assert figures["targets"]
+    for target in figures["targets"]:
+        assert set(target) == {"name", "value", "target", "met", "note"}
+        assert target["met"] in (True, False, None)
+
+
+def test_soap_read_every_mode_reads_every_record() -> None:
+    figures = soap_read.run([300, 600], repeats=1, zeep_repeats=1, zeep_max=300)
+    modes = {(r["mode"], r["n"]) for r in figures["rows"]}
+    assert modes == {
+        ("severa-sync", 300),
+        ("zeep", 300),
+        ("iterparse", 300),
+        ("severa-sync (live simulator)", 300),
+        ("severa-sync", 600),
+        ("iterparse", 600),
+        ("severa-sync (live simulator)", 600),
+    }
+    for row in figures["rows"]:
+        assert row["records_per_s"] > 0 and row["peak_rss_mb"] >= row["rss_before_mb"] > 0
+        assert row["answer_bytes"] > row["n"] * 500  # the same replayed answer, ~1 KB per customer
+    by_n = {r["n"]: r for r in figures["ratios"]}
+    assert by_n[300]["vs_zeep_speed"] is not None and by_n[600]["vs_zeep_speed"] is None  # zeep skipped
+    assert by_n[600]["vs_iterparse_speed"] is not None
+    _targets_are_judged(figures)
+    assert "N=300" in "\n".join(report.soap_section(figures))
+
+
+def test_end_to_end_counts_add_up_and_the_second_run_writes_nothing() -> None:
+    figures = end_to_end.run(40, scenarios=(("defaults", None),))
+    (scenario,) = figures["scenarios"]
+    first, second = scenario["runs"]
+    assert (first["status"], first["delivered"], first["failed"]) == ("succeeded", 40, 0)
+    assert first["visma_calls_by_endpoint"]["POST /v1/customer"] == 40  # one create per new account
+    assert first["soap_calls_by_operation"]["ICustomer/GetCustomersChangedSince"] == 1
+    assert second["visma_calls"] == 0 and second["delivered"] == 0
+    assert second["fetched"] == second["skipped_by_content_hash"] + second["dropped_by_overlap_filter"]
+    assert scenario["state_items"] >= 40 and scenario["peak_rss_mb"] > 0 and scenario["log_lines"] > 0
+    _targets_are_judged(figures)
+    assert [t["met"] for t in figures["targets"]][1:] == [True, True]
+    assert "second run" in "\n".join(report.e2e_section(figures))
+
+
+def test_cold_start_measures_the_import_of_a_handler() -> None:
+    figures = cold_start.run(repeats=1, data_types=["accounts"])
+    (row,) = figures["rows"]
+    assert row["data_type"] == "accounts"
+    assert row["import_ms"] > row["empty_interpreter_ms"] > 0
+    assert row["first_use_extra_ms"] > 0 and row["peak_rss_mb"] > row["empty_peak_rss_mb"]
+    assert row["slowest_imports"] and all(m["self_ms"] >= 0 for m in row["slowest_imports"])
+    _targets_are_judged(figures)
+    assert "accounts" in "\n".join(report.cold_start_section(figures))
+
+
+def test_cold_start_refuses_a_type_without_a_handler() -> None:
+    with pytest.raises(KeyError):
+        cold_start.run(repeats=1, data_types=["payments"])
+
+
+def test_api_economy_counts_calls_per_round_and_the_unknown_outcome_writes_once() -> None:
+    figures = api_economy.run(changes=3)
+    rounds = {(r["phase"], r["data_type"]) for r in figures["rows"]}
+    assert ("no_changes", "accounts") in rounds and ("unknown_outcome", "invoices") in rounds
+    quiet = [r for r in figures["rows"] if r["phase"] == "no_changes"]
+    assert all(r["visma_calls"] == 0 for r in quiet)
+    assert all(r["soap_calls"] == sum(r["soap_calls_by_operation"].values()) for r in figures["rows"])
+    assert figures["changes_per_type"]["invoices"] == 3
+    invoices = figures["invoices"]
+    assert invoices["happy_path_writes_per_invoice"] == 1
+    assert (invoices["unknown_outcome_writes"], invoices["unknown_outcome_copies_in_visma"]) == (1, 1)
+    _targets_are_judged(figures)
+    assert "commits then times out" in "\n".join(report.economy_section(figures))
+
+
+def test_report_states_missed_targets_plainly() -> None:
+    figures = {"targets": [{"name": "speed", "value": 2.0, "target": ">= 8x", "met": False, "note": ""}]}
+    text = report.targets_section({"soap": figures}, {"e2e": "RuntimeError: boom"})
+    assert "  [MISSED] speed: 2.00, target >= 8x" in text
+    assert any(line.startswith("  [FAILED] benchmark e2e") for line in text)
+    assert report.missed({"soap": figures}) == ["speed"]
+    assert "vCPU" in report.machine_section(machine())[0]
