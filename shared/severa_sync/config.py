@@ -161,6 +161,14 @@ class TenantConfig(_Strict):
             raise ValueError(f"stage {self.stage!r} refuses the Severa {self.severa.environment!r} endpoint")
         if self.severa.url is not None and self.severa.url.rstrip("/") == SEVERA_ENDPOINTS[other]:
             raise ValueError(f"stage {self.stage!r} refuses the {other} Severa endpoint {self.severa.url}")
+        # Outside local runs (simulators on loopback) every endpoint carries secrets: HTTPS only.
+        for name, url in (
+            ("severa.url", self.severa.url),
+            ("visma.base_url", self.visma.base_url),
+            ("visma.token_url", self.visma.token_url),
+        ):
+            if url is not None and not url.startswith("https://"):
+                raise ValueError(f"{name} must be an https:// URL on stage {self.stage!r} (got {url})")
         return self
 
     # -- derived ---------------------------------------------------------------------------

@@ -78,3 +78,17 @@ def test_every_configuration_field_is_documented():
 
     missing = [name for name in _fields(TenantConfig) + _fields(DataTypeSettings) if f"`{name}`" not in text]
     assert missing == []
+
+
+def test_deployed_stages_require_https_endpoints():
+    with pytest.raises(ConfigError, match="https"):
+        parse_config({"stage": "secure-test", "severa": {"url": "http://proxy.example/API.svc"}})
+    with pytest.raises(ConfigError, match=r"visma\.token_url"):
+        parse_config(
+            {
+                "stage": "production",
+                "severa": {"environment": "production"},
+                "visma": {"token_url": "http://connect.example/token"},
+            }
+        )
+    assert parse_config({"stage": "local", "severa": {"url": "http://127.0.0.1:8081/x"}}).stage == "local"

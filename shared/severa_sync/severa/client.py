@@ -66,7 +66,9 @@ class _Answer(NamedTuple):
 @functools.lru_cache(maxsize=1)
 def zeep_client() -> ZeepClient:
     """The zeep client over the bundled WSDL, built once per process (≈0.3 s; warm Lambdas reuse it)."""
-    settings = Settings(strict=False, xml_huge_tree=True, forbid_dtd=True)
+    settings = Settings(
+        strict=False, xml_huge_tree=True, forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
     return ZeepClient(str(WSDL_PATH), transport=Transport(cache=None), settings=settings)
 
 
