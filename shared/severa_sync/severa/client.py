@@ -139,7 +139,10 @@ class SeveraClient:
         with self._guard():
             answer = self._post(op, params)
             with answer.response:
-                return self._reader(answer, op).scalar()
+                try:
+                    return self._reader(answer, op).scalar()
+                except faults.READ_ERRORS as exc:  # cut or undecodable while arriving
+                    raise faults.transport_error(exc, answer.call) from None
 
     def get(self, operation: str, **params: Any) -> tuple[SeveraRecord, str] | None:
         """A single-record call (``ICustomer/GetCustomerByGUID``...): (record, content hash) or None
@@ -259,6 +262,7 @@ class SeveraClient:
             and self._remaining() - TIME_RESERVE_SECONDS - delay < MIN_CALL_SECONDS * 2
         ):
             return False
+        scrub_key(error, self._api_key)  # the error text may echo the request, key included
         log.warning(
             "severa call failed, retrying",
             extra={"severa_call": call.as_log(), "error": error.as_log(), "retry_in_seconds": delay},
@@ -332,15 +336,20 @@ class _KeyScrubber:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        key = self._key.reveal()
-        if isinstance(exc, SyncError) and key:
-            exc.message = exc.message.replace(key, REDACTED)
-            exc.args = (exc.message,)
-            exc.detail = {
-                k: v.replace(key, REDACTED) if isinstance(v, str) else v for k, v in exc.detail.items()
-            }
-            for name in ("description", "source"):
-                value = getattr(exc, name, None)
-                if isinstance(value, str):
-                    setattr(exc, name, value.replace(key, REDACTED))
+        if isinstance(exc, SyncError):
+            scrub_key(exc, self._key)
         return False
+
+
+def scrub_key(error: SyncError, secret: Secret) -> None:
+    """Replace the API key in an error's text and detail (a server could echo the request back)."""
+    key = secret.reveal()
+    if not key:
+        return
+    error.message = error.message.replace(key, REDACTED)
+    error.args = (error.message,)
+    error.detail = {k: v.replace(key, REDACTED) if isinstance(v, str) else v for k, v in error.detail.items()}
+    for name in ("description", "source"):
+        value = getattr(error, name, None)
+        if isinstance(value, str):
+            setattr(error, name, value.replace(key, REDACTED))

@@ -135,6 +135,10 @@ def transport_error(exc: BaseException, call: CallInfo) -> SeveraError:
         return errors.SeveraMalformedResponse(
             f"{call.operation}: the answer was cut short ({reason})", call=call
         )
+    if isinstance(exc, urllib3.exceptions.DecodeError | requests.exceptions.ContentDecodingError):
+        return errors.SeveraMalformedResponse(
+            f"{call.operation}: the answer's content encoding could not be decoded ({reason})", call=call
+        )
     return errors.SeveraUnavailable(f"{call.operation}: cannot reach Severa ({reason})", call=call)
 
 

@@ -401,7 +401,7 @@ class EnvelopeReader:
                 parts: list[str] = []
                 try:
                     record = decode(elem, parts)
-                except (ValueError, LookupError, ArithmeticError) as exc:
+                except (ValueError, LookupError, ArithmeticError, RecursionError) as exc:
                     raise SeveraMalformedResponse(
                         f"{self._call.operation}: a {entity} member is not of its declared type: {exc}",
                         call=self._call,
