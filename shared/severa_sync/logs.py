@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 
 from severa_sync.config import ApiUser
 from severa_sync.errors import CallInfo, SyncError
+from severa_sync.secrets import redact
 from severa_sync.timeutil import iso_seconds, local, utcnow
 
 SERVICE = "severa-sync"
@@ -111,6 +112,8 @@ class RunLog:
         }
         if action:
             extra["action"] = action
+        # Last line of defence: server text inside an error may echo a request with a secret in it.
+        message, extra = redact(message), redact(extra)
         self._trail.append(f"{extra['time_utc']} ERROR {message}")
         self._log.error(message, extra=extra, stacklevel=3)
 

@@ -18,7 +18,7 @@ import requests
 from aws_lambda_powertools import Logger
 
 from severa_sync.errors import CallInfo, TargetAuthFailed, TargetUnavailable
-from severa_sync.secrets import Secret
+from severa_sync.secrets import Secret, redact
 
 logger = Logger(service="severa-sync", child=True)
 
@@ -127,7 +127,7 @@ class TokenCache:
                 "Visma Connect token issued", extra={"expires_in": lifetime, "tenant_id": self._tenant_id}
             )
             return Secret(body["access_token"]), lifetime
-        oauth_error = {k: str(body[k])[:300] for k in _OAUTH_ERROR_FIELDS if k in body}
+        oauth_error = redact({k: str(body[k])[:300] for k in _OAUTH_ERROR_FIELDS if k in body})
         logger.error(
             "Visma Connect token request failed",
             extra={

@@ -13,6 +13,7 @@ What it takes care of, so callers think in documents:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -25,13 +26,15 @@ from aws_lambda_powertools import Logger
 from severa_sync.config import VismaSettings
 from severa_sync.errors import (
     CallInfo,
+    OutcomeUnknown,
+    SyncError,
     TargetAuthFailed,
     TargetError,
     TargetQuotaExhausted,
     TargetRejected,
     TargetUnavailable,
 )
-from severa_sync.secrets import Secret
+from severa_sync.secrets import Secret, redact
 from severa_sync.targets.visma.auth import TokenCache
 from severa_sync.targets.visma.wire import (
     RATE_LIMIT_HEADERS,
@@ -235,7 +238,7 @@ class VismaClient:
     ) -> TargetError:
         """The typed error for a non-2xx answer (logged here, raised by the caller)."""
         self.log_failure(method, path, params, response, raw_body, call)
-        message, detail = error_message(response.text)
+        message, detail = redact(error_message(response.text))
         status = response.status_code
         detail["status"] = str(status)
         if status in (401, 403):
@@ -264,20 +267,37 @@ class VismaClient:
         reason: str | None = None,
     ) -> None:
         fields = failure_log_fields(method, self._base + path, params, response, raw_body, call, reason)
-        logger.error(f"Visma.net call failed: {method} {path}", extra=fields)
+        # The answer may echo our request: no secret or token may ride along into the log.
+        logger.error(f"Visma.net call failed: {method} {path}", extra=redact(fields))
 
     # -- reads and updates (safe to repeat) ----------------------------------------------------
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any | None:
         """The plain JSON answer of a GET; None on 404."""
-        response = self._repeatable("GET", path, params=params)
-        return None if response is None else json_or_none(response)
+        with self._typed("GET", path, unknown_outcome=False):
+            response = self._repeatable("GET", path, params=params)
+            return None if response is None else json_or_none(response)
 
     def put(self, path: str, dto: Mapping[str, Any]) -> bool:
         """Update with a partial body; False when the document does not exist (404)."""
-        return (
-            self._repeatable("PUT", path, raw_body=json.dumps(wrap_values(dto), ensure_ascii=False))
-            is not None
-        )
+        with self._typed("PUT", path, unknown_outcome=False):
+            raw = json.dumps(wrap_values(dto), ensure_ascii=False)
+            return self._repeatable("PUT", path, raw_body=raw) is not None
+
+    @contextlib.contextmanager
+    def _typed(self, method: str, path: str, *, unknown_outcome: bool) -> Iterator[None]:
+        """An answer of a shape nobody expected (a non-object body, an odd ``Location``, absurd
+        nesting or numbers) is a typed error like any other, never a crash. After a POST it may
+        hide a committed write: then the outcome is unknown and the record is looked up next run."""
+        try:
+            yield
+        except SyncError:
+            raise
+        except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError, RecursionError) as exc:
+            call = self._last_call or CallInfo("visma", f"{method} {path}")
+            reason = f"Visma.net answered {method} {path} in an unexpected shape ({type(exc).__name__})"
+            if unknown_outcome:
+                raise OutcomeUnknown(reason, call=call) from None
+            raise TargetUnavailable(reason, call=call) from None
 
     def _repeatable(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, raw_body: str | None = None
@@ -333,7 +353,8 @@ class VismaClient:
         """POST a new document; its key from ``Location`` (or the look-up). Never creates it twice:
         ``lookup`` (a key we sent -> the Visma.net key or None) settles every ambiguous answer."""
         raw = json.dumps(wrap_values(dto), ensure_ascii=False)
-        return create_document(self, path, raw, lookup=lookup, background=background, describe=describe)
+        with self._typed("POST", path, unknown_outcome=True):
+            return create_document(self, path, raw, lookup=lookup, background=background, describe=describe)
 
 
 def _ms(started: float) -> int:

@@ -65,7 +65,7 @@ def error_message(text: str) -> tuple[str, dict[str, str]]:
     """Message and details from either error body shape: ``{"message"}`` or ``{"Exception*"}``."""
     try:
         body = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or absurdly nested: keep the raw text
         body = None
     detail: dict[str, str] = {}
     if isinstance(body, dict) and ("ExceptionMessage" in body or "ExceptionType" in body):
@@ -95,7 +95,11 @@ def location_key(location: str | None) -> str | None:
     (it may name api.finance.visma.net or an old host)."""
     if not location:
         return None
-    segment = urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        path = urlsplit(location).path
+    except ValueError:  # not a URL at all (e.g. a broken IPv6 host): no key from it
+        return None
+    segment = path.rstrip("/").rsplit("/", 1)[-1]
     return unquote(segment) or None
 
 
@@ -104,7 +108,7 @@ def json_or_none(response: requests.Response) -> Any | None:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
