@@ -240,6 +240,15 @@ class TargetQuotaExhausted(TargetError):
     alert_kind = "quota"
 
 
+class ChangedDuringTransfer(SyncError):
+    """An invoice changed in Severa after (or while) it was written to Visma.net. Invoices are
+    accounting documents the sync never rewrites, so it is not marked transferred: parked and
+    alerted, for an operator to reconcile (docs/operations.md)."""
+
+    code = "invoice_changed_after_transfer"
+    disposition = Disposition.PER_RECORD
+
+
 class OutcomeUnknown(TargetError):
     """A write timed out or failed with 5xx after it may have committed, and the look-up did not
     settle it. Never retried blindly: parked, looked up again on the next run."""

@@ -269,14 +269,16 @@ def test_invoice_already_in_visma_is_linked_not_created(harness: Harness) -> Non
     assert h.store.get_mapping("demo", "invoices", "inv-10501").target_key == existing  # type: ignore[union-attr]
 
 
-def test_invoice_changed_after_transfer_is_not_sent_again(harness: Harness) -> None:
+def test_invoice_changed_after_transfer_is_not_sent_again_nor_passed_silently(harness: Harness) -> None:
     h = harness
     _with_dependencies(h)
     h.target.deliver(INVOICES, [_invoice(10501)])
     again = h.target.deliver(INVOICES, [_invoice(10501, Title="Edited in Severa")])
-    assert again.delivered and len(h.sim.invoices) == 1 and len(_posts(h.sim, "/v2/customerinvoice")) == 1
-    unchanged = h.target.deliver(INVOICES, [_invoice(10501, Title="Edited in Severa")])
-    assert unchanged.skipped
+    # Visma.net keeps the transferred document (never rewritten, never duplicated); the edit is a
+    # per-record failure, so the invoice is parked and not marked transferred.
+    assert not again.delivered and len(h.sim.invoices) == 1 and len(_posts(h.sim, "/v2/customerinvoice")) == 1
+    [(record, error)] = again.failed
+    assert error.code == "invoice_changed_after_transfer" and error.detail["reference_number"]
 
 
 def test_large_invoice_goes_through_the_background_api(make_harness: Callable[..., Harness]) -> None:

@@ -105,7 +105,14 @@ class SeveraSource:
             found = self.client.get(operation, **{op.params[0].name: key})
         except SeveraNotFound:
             return None
-        return None if found is None else self._source_record(op, *found)
+        if found is None:
+            return None
+        record = self._source_record(op, *found)
+        if data_type.name == "invoices" and getattr(record.payload, "InvoiceStatus", None) != (
+            self.config.invoices.source_status
+        ):
+            return None  # moved on (transferred or reset by hand): no longer ours to transfer
+        return record
 
     def acknowledge(self, data_type: DataType, record: SourceRecord) -> str | None:
         # Only invoices are marked in Severa; the other types leave no trace there.

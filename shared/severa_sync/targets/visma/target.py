@@ -17,7 +17,15 @@ from aws_lambda_powertools import Logger
 
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
-from severa_sync.errors import CallInfo, ConfigError, Disposition, MappingError, SyncError, TargetRejected
+from severa_sync.errors import (
+    CallInfo,
+    ChangedDuringTransfer,
+    ConfigError,
+    Disposition,
+    MappingError,
+    SyncError,
+    TargetRejected,
+)
 from severa_sync.registry import DataType
 from severa_sync.targets.visma import mapping as visma_mapping
 from severa_sync.targets.visma.client import VismaClient
@@ -182,11 +190,14 @@ class VismaTarget:
         name = f"invoice {reference}"
         extra = {"external_reference": reference}
         if known is not None:
-            logger.warning(
-                f"{name} changed in Severa after its transfer; the Visma.net invoice is left as it is",
-                extra={"reference_number": known.target_key},
+            # Never silently: the Visma.net document keeps the transferred version, so the Severa
+            # edit must reach a person before the invoice may be marked transferred.
+            raise ChangedDuringTransfer(
+                f"{name} changed in Severa after it was transferred; Visma.net invoice {known.target_key} "
+                "keeps the transferred version. Correct it in Visma.net, then set the Severa status by hand",
+                call=self._client.last_call(),
+                detail={"reference_number": known.target_key},
             )
-            return known.target_key, extra
         # Mapping problems first (no point syncing dependencies for an invoice that cannot go).
         dto = visma_mapping.invoice_dto(fields, customer="", project=None, config=self._config)
         dto["customerNumber"] = self._dependency(

@@ -1,0 +1,223 @@
+"""Fault schedules: what happens to the product, step by step, generated from one seed (replayable).
+
+A schedule runs some data types a few times while the world misbehaves: Severa in maintenance,
+truncated answers, faults, its quota spent; Visma.net throttling, failing, committing then timing out;
+the Lambda dying at any step; a second invocation at the same time; operators rewinding watermarks;
+people editing Severa between and during runs; Severa's clock off ours.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from severa_sync import registry
+
+from .dataset import CHANGES
+
+#: Where a type's Visma.net writes go (faults aimed there hit it), incl. on-demand dependencies.
+VISMA_PATHS = {
+    "accounts": ("/v1/customer",),
+    "cases": ("/v1/project", "/v1/customer"),
+    "invoices": ("/v2/customerinvoice", "/v1/customerinvoice", "/v1/project", "/v1/customer"),
+}
+SEVERA_OPERATIONS = {
+    dt.name: tuple(op for op in (dt.read_operation, dt.by_key_operation, dt.fallback_operation) if op)
+    for dt in registry.DATA_TYPES
+}
+SEVERA_OPERATIONS["invoices"] += ("IInvoice/SetInvoiceStatus",)
+#: Steps where dying hurts most (between a write and the bookkeeping of it).
+KILL_POINTS = (
+    "source.acknowledge",
+    "source.acknowledge done",
+    "state.put_mapping",
+    "state.put_mappings",
+    "state.put_mappings done",
+    "state.write_watermark",
+    "state.write_watermark done",
+    "state.save_resume",
+    "state.unpark",
+    "state.park done",
+    "s3.put_object",
+    "s3.put_object done",
+    "visma POST answered",
+    "visma PUT answered",
+    "severa POST answered",
+    "source.read record",
+)
+SEVERA_FAULTS = (
+    "GeneralFailureException",
+    "AuthenticationFailureException",
+    "NotFoundException",
+    "QuotaLimitExceededException",
+    "NoPermissionException",
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing that happens; ``args`` say exactly what (they are what the replay shows)."""
+
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
+        return f"{self.kind}({inner})"
+
+
+@dataclass
+class Schedule:
+    seed: int
+    types: list[str]
+    settings: dict[str, Any]
+    steps: list[Step]
+    name: str = ""
+
+    def describe(self) -> str:
+        lines = [
+            f"schedule {self.name or f'seed={self.seed}'}: types={self.types} settings={self.settings}",
+            *(f"  {i:2d}. {step}" for i, step in enumerate(self.steps, start=1)),
+            f"replay: .venv/bin/pytest -q 'tests/faults/test_schedules.py::test_random_schedule[seed_{self.seed}]'"
+            if not self.name
+            else f"replay: .venv/bin/pytest -q tests/faults -k {self.name}",
+        ]
+        return "\n".join(lines)
+
+
+# --- generation ----------------------------------------------------------------------------------
+def _types(rng: random.Random) -> list[str]:
+    names = [dt.name for dt in registry.run_order()]
+    roll = rng.random()
+    if roll < 0.05:
+        return names
+    picked = set(rng.sample(names, 2 if roll < 0.3 else 1))
+    return [name for name in names if name in picked]
+
+
+def _fault(rng: random.Random, data_type: str) -> Step:
+    menu = ["maintenance", "truncate", "severa_fault", "quota", "versions"]
+    if data_type in VISMA_PATHS:
+        menu += ["throttle", "commit_then_timeout", "fail_5xx", "stall", "reject", "expire_tokens"] * 2
+    kind = rng.choice(menu)
+    if kind == "maintenance":
+        return Step("maintenance", {"calls": rng.choice((1, 2, 3, 5, 8, 13, 13, 60))})
+    if kind == "truncate":
+        return Step(
+            "truncate",
+            {"calls": rng.randint(1, 2), "operation": rng.choice((None, *SEVERA_OPERATIONS[data_type]))},
+        )
+    if kind == "severa_fault":
+        return Step(
+            "severa_fault",
+            {
+                "fault": rng.choice(SEVERA_FAULTS),
+                "operation": rng.choice((None, "IAPI/GetVersion", *SEVERA_OPERATIONS[data_type])),
+                "calls": rng.randint(1, 2),
+            },
+        )
+    if kind == "quota":
+        return Step("quota", {"calls_left": rng.randint(0, 30)})
+    if kind == "versions":
+        return Step("versions", {"which": rng.choice(("api", "api", "schema"))})
+    path = rng.choice(VISMA_PATHS[data_type])
+    if kind == "throttle":
+        return Step("throttle", {"calls": rng.randint(1, 25), "retry_after": rng.choice((1, 30, 400))})
+    if kind == "commit_then_timeout":
+        return Step("commit_then_timeout", {"path": path, "calls": rng.randint(1, 2), "method": "POST"})
+    if kind == "fail_5xx":
+        return Step(
+            "fail_5xx",
+            {
+                "path": path,
+                "calls": rng.randint(1, 3),
+                "status": rng.choice((500, 502, 503, 504)),
+                "commit": rng.random() < 0.5,
+                "method": rng.choice(("POST", "PUT", None)),
+            },
+        )
+    if kind == "stall":
+        return Step("stall", {"path": path, "calls": 1, "method": rng.choice(("POST", "GET"))})
+    if kind == "reject":
+        return Step("reject", {"path": path, "calls": 1, "method": rng.choice(("POST", "PUT"))})
+    return Step("expire_tokens")
+
+
+def _change(rng: random.Random, types: list[str], *, during: bool = False) -> Step:
+    """A change in Severa, stamped ``at``: "now"; "lag" (its transaction commits ``seconds`` after its
+    change time, within the 120 s skew margin the engine keeps behind the signpost for this); or,
+    between runs only, "boundary" (changed ``seconds`` after the stored watermark of its type,
+    committed only now: the next run must still read it). During a run the stored watermark is the
+    run's progress through old windows: a commit that late is not one Severa makes."""
+    data_type = rng.choice(types)
+    at = rng.choice(("now", "lag") if during else ("now", "lag", "boundary", "boundary"))
+    seconds = rng.randint(1, 120) if at == "lag" else rng.randint(0, 59)
+    return Step("change", {"what": rng.choice(CHANGES[data_type]), "at": at, "seconds": seconds})
+
+
+def _advance(rng: random.Random) -> Step:
+    return Step(
+        "advance", {"seconds": rng.randint(30, 300) if rng.random() < 0.5 else rng.randint(300, 90 * 60)}
+    )
+
+
+def _during(rng: random.Random, types: list[str], data_type: str) -> Step:
+    kind = rng.choice(("change", "change", "rewind", "concurrent", "advance"))
+    if kind == "change":
+        return _change(rng, types, during=True)
+    if kind == "rewind":
+        return Step("rewind", {"type": data_type, "hours": rng.randint(1, 96)})
+    if kind == "concurrent":
+        # Mostly "nested": the second invocation runs whole while the first waits at this step
+        # (replays exactly); sometimes truly in parallel (races the lock; may not replay exactly).
+        return Step("concurrent", {"type": rng.choice((data_type, *types)), "parallel": rng.random() < 0.25})
+    return Step("advance", {"seconds": rng.randint(1, 120)})
+
+
+def generate(seed: int) -> Schedule:
+    rng = random.Random(seed)
+    types = _types(rng)
+    settings = {
+        "batch_size": rng.choice((2, 3, 500)),
+        "background_threshold_lines": rng.choice((200, 200, 2)),
+        "skew_seconds": rng.choice((0, rng.randint(-900, 900), rng.randint(-90, 90))),
+        "quota_reserve": rng.choice((0, 20)),
+    }
+    if set(types) <= {"invoices", "absences"} and rng.random() < 0.5:
+        # Answers past the limit: windows split (a one-minute window of this data always fits; the
+        # SINCE types cannot split, and a mass update never fits a minute).
+        settings["max_response_bytes"] = 12_000
+    steps: list[Step] = []
+    for _ in range(rng.randint(2, 4)):
+        data_type = rng.choice(types)
+        for _ in range(rng.choice((0, 1, 1, 2))):
+            steps.append(_fault(rng, data_type))
+        for _ in range(rng.choice((0, 1, 1, 2))):
+            steps.append(_change(rng, types))
+        if rng.random() < 0.1:
+            steps.append(Step("rewind", {"type": data_type, "hours": rng.randint(1, 96)}))
+        run: dict[str, Any] = {"type": data_type}
+        if rng.random() < 0.4:
+            if rng.random() < 0.5:
+                run["kill_at"] = rng.randint(1, 150)
+            else:
+                point = rng.choice((*KILL_POINTS, f"target.deliver record of {data_type}"))
+                run["kill_on"], run["kill_nth"] = point, rng.randint(1, 3)
+            run["recovery"] = rng.choice(("same_run", "lease", "skip_then_lease"))
+        if rng.random() < 0.5:
+            run["during"] = [
+                (rng.randint(1, 80), _during(rng, types, data_type)) for _ in range(rng.randint(1, 2))
+            ]
+        if rng.random() < 0.15:
+            run["budget"] = (rng.randint(61, 200), rng.choice((1.0, 5.0, 20.0)))
+        steps.append(Step("run", run))
+        if any(s.kind == "quota" for s in steps[-4:]) and rng.random() < 0.5:
+            steps.append(Step("quota_reset"))
+        steps.append(_advance(rng))
+    return Schedule(seed, types, settings, steps)
+
+
+def skew(schedule: Schedule) -> timedelta:
+    return timedelta(seconds=schedule.settings.get("skew_seconds", 0))
