@@ -277,7 +277,7 @@ def test_invoice_changed_after_transfer_is_not_sent_again_nor_passed_silently(ha
     # Visma.net keeps the transferred document (never rewritten, never duplicated); the edit is a
     # per-record failure, so the invoice is parked and not marked transferred.
     assert not again.delivered and len(h.sim.invoices) == 1 and len(_posts(h.sim, "/v2/customerinvoice")) == 1
-    [(record, error)] = again.failed
+    [(_record, error)] = again.failed
     assert error.code == "invoice_changed_after_transfer" and error.detail["reference_number"]
 
 
