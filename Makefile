@@ -31,9 +31,9 @@ typecheck: install
 unit: install
 	$(VENV)/bin/pytest -n 2 -q
 
-# The README's test command: lint, type-check, the whole pytest suite (fault suite included),
-# and the SAM template checks in their own tool environment.
-test: lint typecheck sam-validate unit
+# The README's test command: lint, type-check, the SAM template checks (validate --lint, cfn-lint,
+# build) in their own tool environment, and the whole pytest suite (fault suite included).
+test: lint typecheck sam-validate sam-build unit
 
 faults: install
 	$(VENV)/bin/pytest -q -m faults
