@@ -20,6 +20,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from severa_sync.redaction import MASK, redact
+
 
 class Disposition(enum.StrEnum):
     STOP = "stop"
@@ -27,7 +29,7 @@ class Disposition(enum.StrEnum):
     PER_RECORD = "per_record"
 
 
-REDACTED = "***"
+REDACTED = MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +60,13 @@ class SyncError(Exception):
     alert_kind: str | None = None
 
     def __init__(self, message: str, *, call: CallInfo | None = None, detail: dict[str, Any] | None = None):
+        # Messages and details often carry server text, which may echo a request and its secret:
+        # scrubbed here, once, so no error can carry a secret into a log, an alert or an answer.
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.call = call
-        self.detail = detail or {}
+        self.detail = redact(detail or {})
 
     def __str__(self) -> str:
         return self.message
@@ -111,8 +116,8 @@ class SeveraFault(SeveraError):
             call=call,
             detail={"fault_type": self.fault_type, "description": description, "source": source},
         )
-        self.description = description
-        self.source = source
+        self.description = redact(description)
+        self.source = redact(source)
 
 
 class SeveraAuthenticationFailed(SeveraFault):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Protocol
 
 from severa_sync.errors import ConfigError
+from severa_sync.redaction import redact, register
 
-#: Every secret value this process holds (API keys, client secrets, issued tokens), so text that
-#: came from a server (which may echo our request) can be scrubbed before it reaches a log or error.
-_KNOWN: set[str] = set()
-_MIN_REDACTED_LENGTH = 6  # shorter values would redact ordinary words
+__all__ = ["EnvironmentSecrets", "Secret", "SecretResolver", "SecretsManagerSecrets", "redact"]
 
 
 class Secret:
@@ -20,8 +18,7 @@ class Secret:
 
     def __init__(self, value: str):
         self._value = value
-        if len(value) >= _MIN_REDACTED_LENGTH:
-            _KNOWN.add(value)
+        register(value)  # so server text echoing it can be scrubbed (severa_sync.redaction)
 
     def reveal(self) -> str:
         return self._value
@@ -39,20 +36,6 @@ class Secret:
 
     def __reduce__(self) -> str:  # never pickled into anything
         raise TypeError("secrets cannot be pickled")
-
-
-def redact(value: Any) -> Any:
-    """``value`` with every known secret replaced by ``***`` (strings, dicts, lists and tuples)."""
-    if isinstance(value, str):
-        for secret in _KNOWN:
-            if secret in value:
-                value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {key: redact(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(redact(item) for item in value)
-    return value
 
 
 class SecretResolver(Protocol):

@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import requests
 from lxml import etree
@@ -36,7 +36,7 @@ from zeep.transports import Transport
 
 from severa_sync import __version__
 from severa_sync.config import SeveraSettings, TenantConfig
-from severa_sync.errors import REDACTED, CallInfo, SeveraResponseTooLarge, SeveraTimeout, SyncError
+from severa_sync.errors import CallInfo, SeveraResponseTooLarge, SeveraTimeout, SyncError
 from severa_sync.secrets import Secret
 from severa_sync.severa import faults, schema
 from severa_sync.severa.models import SeveraRecord
@@ -136,13 +136,12 @@ class SeveraClient:
         op = schema.operation(operation)
         if op.returns.endswith("[]") or op.returns in schema.ENTITIES:
             raise TypeError(f"{operation} returns records: use get() or stream()")
-        with self._guard():
-            answer = self._post(op, params)
-            with answer.response:
-                try:
-                    return self._reader(answer, op).scalar()
-                except faults.READ_ERRORS as exc:  # cut or undecodable while arriving
-                    raise faults.transport_error(exc, answer.call) from None
+        answer = self._post(op, params)
+        with answer.response:
+            try:
+                return self._reader(answer, op).scalar()
+            except faults.READ_ERRORS as exc:  # cut or undecodable while arriving
+                raise faults.transport_error(exc, answer.call) from None
 
     def get(self, operation: str, **params: Any) -> tuple[SeveraRecord, str] | None:
         """A single-record call (``ICustomer/GetCustomerByGUID``...): (record, content hash) or None
@@ -150,10 +149,9 @@ class SeveraClient:
         op = schema.operation(operation)
         if op.returns not in schema.ENTITIES:
             raise TypeError(f"{operation} does not return one record")
-        with self._guard():
-            answer = self._post(op, params)
-            with answer.response:
-                return next(iter(self._records(answer, op)), None)
+        answer = self._post(op, params)
+        with answer.response:
+            return next(iter(self._records(answer, op)), None)
 
     def stream(self, operation: str, **params: Any) -> Iterator[tuple[SeveraRecord, str]]:
         """A list call, streamed: (record, content hash) one at a time, memory flat.
@@ -163,10 +161,9 @@ class SeveraClient:
         op = schema.operation(operation)
         if not op.returns.endswith("[]"):
             raise TypeError(f"{operation} does not return a list")
-        with self._guard():
-            answer = self._post(op, params)
-            with answer.response:
-                yield from self._records(answer, op)
+        answer = self._post(op, params)
+        with answer.response:
+            yield from self._records(answer, op)
 
     def get_version(self) -> str:
         return self.call("IAPI/GetVersion") or ""
@@ -262,7 +259,6 @@ class SeveraClient:
             and self._remaining() - TIME_RESERVE_SECONDS - delay < MIN_CALL_SECONDS * 2
         ):
             return False
-        scrub_key(error, self._api_key)  # the error text may echo the request, key included
         log.warning(
             "severa call failed, retrying",
             extra={"severa_call": call.as_log(), "error": error.as_log(), "retry_in_seconds": delay},
@@ -320,36 +316,3 @@ class SeveraClient:
         except faults.READ_ERRORS as exc:
             # The connection broke or timed out while the answer was arriving.
             raise faults.transport_error(exc, answer.call) from None
-
-    # -- secrets ----------------------------------------------------------------------------
-    def _guard(self) -> _KeyScrubber:
-        return _KeyScrubber(self._api_key)
-
-
-class _KeyScrubber:
-    """Removes the API key from any error text on its way out (a server could echo it back)."""
-
-    def __init__(self, key: Secret):
-        self._key = key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        if isinstance(exc, SyncError):
-            scrub_key(exc, self._key)
-        return False
-
-
-def scrub_key(error: SyncError, secret: Secret) -> None:
-    """Replace the API key in an error's text and detail (a server could echo the request back)."""
-    key = secret.reveal()
-    if not key:
-        return
-    error.message = error.message.replace(key, REDACTED)
-    error.args = (error.message,)
-    error.detail = {k: v.replace(key, REDACTED) if isinstance(v, str) else v for k, v in error.detail.items()}
-    for name in ("description", "source"):
-        value = getattr(error, name, None)
-        if isinstance(value, str):
-            setattr(error, name, value.replace(key, REDACTED))

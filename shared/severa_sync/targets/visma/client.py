@@ -238,7 +238,7 @@ class VismaClient:
     ) -> TargetError:
         """The typed error for a non-2xx answer (logged here, raised by the caller)."""
         self.log_failure(method, path, params, response, raw_body, call)
-        message, detail = redact(error_message(response.text))
+        message, detail = error_message(response.text)  # TargetError scrubs secrets itself
         status = response.status_code
         detail["status"] = str(status)
         if status in (401, 403):
