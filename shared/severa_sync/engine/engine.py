@@ -346,6 +346,7 @@ class SyncEngine:
             delivered=result.delivered,
             skipped=result.skipped,
             failed=result.failed,
+            dropped_overlap=counts.dropped_overlap if counts else 0,  # re-read by the overlap, not re-sent
             duration_seconds=round((finished - started).total_seconds(), 3),
             watermark_new=watermark,
         )

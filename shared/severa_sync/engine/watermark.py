@@ -71,13 +71,9 @@ class OverlapFilter:
 
     def __init__(self, remembered: dict[str, str] | None = None):
         self._seen = dict(remembered or {})
-        self.dropped = 0
 
     def is_repeat(self, record: SourceRecord) -> bool:
-        if self._seen.get(record.key) == record.content_hash[: self.HASH_CHARS]:
-            self.dropped += 1
-            return True
-        return False
+        return self._seen.get(record.key) == record.content_hash[: self.HASH_CHARS]
 
 
 class RecentChanges:
