@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from severa_sync.awscalls import error_code, failure
 from severa_sync.errors import CallInfo, ConfigError, SyncError
 
 if TYPE_CHECKING:
@@ -56,24 +57,15 @@ class RetryStarter:
             )
         safe_name = execution_name(name)
         params = {"state_machine_arn": self._arn, "name": safe_name}
-        self.last_call = CallInfo(system="stepfunctions", operation="StartExecution", params=params)
+        call = CallInfo(system="stepfunctions", operation="StartExecution", params=params)
+        self.last_call = call
         try:
             resp = self._sfn.start_execution(
                 stateMachineArn=self._arn, name=safe_name, input=json.dumps(payload)
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "ClientError")
-            if code == "ExecutionAlreadyExists":
-                return None
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            self.last_call = CallInfo(
-                system="stepfunctions", operation="StartExecution", params=params, status=status
-            )
-            raise RetryStartFailed(
-                f"StartExecution of {self._arn} failed: {code}", call=self.last_call
-            ) from None
-        except BotoCoreError as exc:
-            raise RetryStartFailed(
-                f"StartExecution of {self._arn} failed: {type(exc).__name__}", call=self.last_call
-            ) from None
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return None  # this run's retry loop is already going
+            self.last_call, error = failure(exc, call, RetryStartFailed, f"StartExecution of {self._arn}")
+            raise error from None
         return resp["executionArn"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from severa_sync_tools.bench import api_economy, cold_start, end_to_end, report, soap_read
+from severa_sync_tools.bench import api_economy, cold_start, end_to_end, read_profile, report, soap_read
 from severa_sync_tools.bench.measure import machine
 
 
@@ -28,9 +28,11 @@ def test_soap_read_every_mode_reads_every_record() -> None:
         ("severa-sync", 300),
         ("zeep", 300),
         ("iterparse", 300),
+        ("typed floor", 300),
         ("severa-sync (live simulator)", 300),
         ("severa-sync", 600),
         ("iterparse", 600),
+        ("typed floor", 600),
         ("severa-sync (live simulator)", 600),
     }
     for row in figures["rows"]:
@@ -38,7 +40,8 @@ def test_soap_read_every_mode_reads_every_record() -> None:
         assert row["answer_bytes"] > row["n"] * 500  # the same replayed answer, ~1 KB per customer
     by_n = {r["n"]: r for r in figures["ratios"]}
     assert by_n[300]["vs_zeep_speed"] is not None and by_n[600]["vs_zeep_speed"] is None  # zeep skipped
-    assert by_n[600]["vs_iterparse_speed"] is not None
+    assert by_n[600]["vs_iterparse_speed"] is not None and by_n[600]["floor_vs_iterparse_speed"] is not None
+    assert by_n[300]["floor_vs_zeep_speed"] is not None and by_n[600]["floor_vs_zeep_speed"] is None
     _targets_are_judged(figures)
     assert "N=300" in "\n".join(report.soap_section(figures))
 
@@ -87,6 +90,18 @@ def test_api_economy_counts_calls_per_round_and_the_unknown_outcome_writes_once(
     assert (invoices["unknown_outcome_writes"], invoices["unknown_outcome_copies_in_visma"]) == (1, 1)
     _targets_are_judged(figures)
     assert "commits then times out" in "\n".join(report.economy_section(figures))
+
+
+def test_read_profile_times_every_stage_on_every_record() -> None:
+    figures = read_profile.run(200, repeats=1)  # each stage checks it read all 200 records
+    stages = [row["stage"] for row in figures["rows"]]
+    assert stages == [name for name, _stage in read_profile.STAGES]
+    assert stages[0].startswith("parse") and stages[-1] == "severa-sync reader"
+    first, *rest = figures["rows"]
+    assert first["added_us"] is None and first["parse_over_stage"] == 1.0
+    assert all(row["us_per_record"] > 0 and row["added_us"] is not None for row in rest)
+    assert figures["answer_bytes"] > 200 * 500
+    assert "typed floor" in "\n".join(report.profile_section(figures))
 
 
 def test_report_states_missed_targets_plainly() -> None:

@@ -18,7 +18,8 @@ from severa_sync.errors import (
     SeveraTimeout,
 )
 from severa_sync.severa import models, schema
-from severa_sync.severa.streaming import BoundedReader, EnvelopeReader, parse_datetime
+from severa_sync.severa.decoding import parse_datetime
+from severa_sync.severa.streaming import BoundedReader, EnvelopeReader
 from tests.severa import envelopes as env
 
 CUSTOMERS = "ICustomer/GetCustomersChangedSince"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from severa_sync.awscalls import failure
 from severa_sync.engine.ports import Alert
 from severa_sync.errors import CallInfo, SyncError
 from severa_sync.timeutil import as_utc, iso_seconds
@@ -86,7 +87,8 @@ class SnsAlerts:
 
     def publish(self, alert: Alert) -> None:
         subject, body = format_alert(alert)
-        self.last_call = CallInfo(system="sns", operation="Publish", params={"topic_arn": self._topic_arn})
+        call = CallInfo(system="sns", operation="Publish", params={"topic_arn": self._topic_arn})
+        self.last_call = call
         try:
             self._sns.publish(
                 TopicArn=self._topic_arn,
@@ -94,19 +96,11 @@ class SnsAlerts:
                 Message=body,
                 MessageAttributes=message_attributes(alert),
             )
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = exc.response.get("Error", {}).get("Code", "ClientError")
-            self.last_call = CallInfo(
-                system="sns", operation="Publish", params={"topic_arn": self._topic_arn}, status=status
+        except (ClientError, BotoCoreError) as exc:
+            self.last_call, error = failure(
+                exc, call, AlertPublishFailed, f"SNS Publish to {self._topic_arn}"
             )
-            raise AlertPublishFailed(
-                f"SNS Publish to {self._topic_arn} failed: {code}", call=self.last_call
-            ) from None
-        except BotoCoreError as exc:
-            raise AlertPublishFailed(
-                f"SNS Publish to {self._topic_arn} failed: {type(exc).__name__}", call=self.last_call
-            ) from None
+            raise error from None
 
 
 class InMemoryAlerts:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from severa_sync.awscalls import error_code, failure
 from severa_sync.errors import CallInfo, SyncError
 from severa_sync.timeutil import format_watermark
 
@@ -184,22 +185,17 @@ class StateTable:
         params: dict[str, Any] = {"table": self.name}
         if sk is not None:
             params["sk"] = sk
-        self.last_call = CallInfo(system="dynamodb", operation=operation, params=params)
+        call = CallInfo(system="dynamodb", operation=operation, params=params)
+        self.last_call = call
         try:
             return getattr(self.client, method)(**kwargs)
-        except ClientError as exc:
-            error_code = exc.response.get("Error", {}).get("Code", "ClientError")
-            if error_code == "ConditionalCheckFailedException":
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise ConditionFailed from None
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            self.last_call = CallInfo(system="dynamodb", operation=operation, params=params, status=status)
-            raise StateStoreUnavailable(
-                f"DynamoDB {operation} on {self.name} failed: {error_code}", call=self.last_call
-            ) from None
-        except BotoCoreError as exc:
-            raise StateStoreUnavailable(
-                f"DynamoDB {operation} on {self.name} failed: {type(exc).__name__}", call=self.last_call
-            ) from None
+            self.last_call, error = failure(
+                exc, call, StateStoreUnavailable, f"DynamoDB {operation} on {self.name}"
+            )
+            raise error from None
 
     def get(self, tenant: str, sk: str) -> dict[str, Any] | None:
         resp = self.call("get_item", sk, TableName=self.name, Key=item_key(tenant, sk), ConsistentRead=True)

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from severa_sync_tools.bench import api_economy, cold_start, end_to_end, report, soap_read
+from severa_sync_tools.bench import api_economy, cold_start, end_to_end, read_profile, report, soap_read
 from severa_sync_tools.bench.measure import machine
 
-BENCHMARKS = ("soap", "e2e", "coldstart", "economy")
+BENCHMARKS = ("soap", "e2e", "coldstart", "economy", "profile")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +59,7 @@ def _plans(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]:
         "e2e": lambda: end_to_end.run(args.accounts or (10_000 if args.quick else 100_000)),
         "coldstart": lambda: cold_start.run(repeats=args.repeats or (5 if args.quick else 15)),
         "economy": lambda: api_economy.run(args.changes or (100 if args.quick else 1000)),
+        "profile": lambda: read_profile.run(5_000 if args.quick else 20_000, repeats=repeats + 2),
     }
 
 

@@ -77,39 +77,12 @@ def _path_shape(path: str) -> str:
 
 
 @contextlib.contextmanager
-def no_delayed_answers() -> Iterator[None]:
-    """TCP_NODELAY on the simulators' connections while the bench runs.
-
-    Their handlers send the headers, then the body: with Nagle's algorithm the body waits for the
-    client's delayed ACK, ~40 ms per small answer on Linux loopback (measured: 44 ms per Visma.net
-    call, 0.8 ms with this). A bench of the product must not time that timer; real servers
-    (IIS, Azure API Management) do not have it. ``disable_nagle_algorithm`` is the stdlib switch.
-    """
-    from severa_sync_tools.simulators.severa import server as severa_server
-    from severa_sync_tools.simulators.visma import server as visma_server
-
-    handlers: list[Any] = [severa_server._Handler, visma_server._Handler]
-    saved = [handler.__dict__.get("disable_nagle_algorithm") for handler in handlers]
-    for handler in handlers:
-        handler.disable_nagle_algorithm = True
-    try:
-        yield
-    finally:
-        for handler, value in zip(handlers, saved, strict=True):
-            if value is None:
-                del handler.disable_nagle_algorithm
-            else:
-                handler.disable_nagle_algorithm = value
-
-
-@contextlib.contextmanager
 def simulators(*, seed: bool) -> Iterator[Simulators]:
     from severa_sync_tools.simulators.severa import SeveraSimulator
     from severa_sync_tools.simulators.visma import VismaSimulator
 
     severa_key, visma_secret = Secret(secrets.token_urlsafe(24)), Secret(secrets.token_urlsafe(24))
     with (
-        no_delayed_answers(),
         SeveraSimulator(api_key=severa_key.reveal(), seed=seed, quota_limit=10_000_000) as severa,
         VismaSimulator(
             client_id=VISMA_CLIENT_ID,
