@@ -30,8 +30,13 @@ class FakeRow:
 
 def make_record(row: FakeRow, *, with_change_time: bool) -> SourceRecord:
     digest = hashlib.sha1(f"{row.key}:{row.content}".encode()).hexdigest()  # noqa: S324 - not security
-    return SourceRecord(row.key, row.changed_at if with_change_time else None, row.key, digest,
-                        FakePayload(GUID=row.key, Name=row.content))
+    return SourceRecord(
+        row.key,
+        row.changed_at if with_change_time else None,
+        row.key,
+        digest,
+        FakePayload(GUID=row.key, Name=row.content),
+    )
 
 
 @dataclass
@@ -45,6 +50,10 @@ class FakeSource:
     die_after: int | None = None
     too_big_over: int | None = None  # windows holding more records than this raise SeveraResponseTooLarge
     acknowledged: list[str] = field(default_factory=list)
+    #: Keys whose read by key answers None (an invoice whose status was changed by hand) ...
+    gone_by_key: set[str] = field(default_factory=set)
+    #: ... or raises this error.
+    fail_by_key: dict[str, SyncError] = field(default_factory=dict)
     reads: list[Window] = field(default_factory=list)
     fallback_reads: list[Window] = field(default_factory=list)
 
@@ -64,7 +73,9 @@ class FakeSource:
             start = window.start.replace(second=0, microsecond=0)
             return at >= start and (window.end is None or at < window.end)
 
-        picked = [make_record(r, with_change_time=dt.has_change_time) for r in self.rows.values() if inside(r)]
+        picked = [
+            make_record(r, with_change_time=dt.has_change_time) for r in self.rows.values() if inside(r)
+        ]
         if self.too_big_over is not None and len(picked) > self.too_big_over:
             from severa_sync.errors import SeveraResponseTooLarge
 
@@ -89,7 +100,9 @@ class FakeSource:
         return iter(self._select(dt, everything, by_event=window.end is not None))
 
     def read_by_key(self, dt: DataType, key: str) -> SourceRecord | None:
-        row = self.rows.get(key)
+        if error := self.fail_by_key.get(key):
+            raise error
+        row = None if key in self.gone_by_key else self.rows.get(key)
         return make_record(row, with_change_time=dt.has_change_time) if row else None
 
     def acknowledge(self, dt: DataType, record: SourceRecord) -> str | None:
@@ -110,10 +123,14 @@ class MemoryTarget:
     writes: list[str] = field(default_factory=list)
     reject: set[str] = field(default_factory=set)
     flushes: list[Window | None] = field(default_factory=list)
+    #: Raise this error (once) when asked to deliver this key, after delivering the ones before it.
+    raise_at: dict[str, SyncError] = field(default_factory=dict)
 
     def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
         out = Delivery()
         for record in records:
+            if error := self.raise_at.pop(record.key, None):
+                raise error
             if record.key in self.reject:
                 out.failed.append((record, TargetRejected(f"rejected {record.key}")))
             elif self.store.get(record.key) == record.content_hash:
@@ -134,8 +151,12 @@ class MemoryTarget:
 @dataclass
 class ListAlerts:
     sent: list[Alert] = field(default_factory=list)
+    #: Raise this instead of sending (SNS down or not allowed).
+    fail_with: SyncError | None = None
 
     def publish(self, alert: Alert) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
         self.sent.append(alert)
 
     def kinds(self) -> list[str]:

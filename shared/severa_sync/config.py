@@ -227,7 +227,11 @@ def load_from_environment(environ: dict[str, str] | None = None) -> TenantConfig
         from aws_lambda_powertools.utilities import parameters
 
         origin = f"SSM parameter {name}"
-        raw = str(parameters.get_parameter(name, max_age=300))
+        try:
+            raw = str(parameters.get_parameter(name, max_age=300))
+        except parameters.exceptions.GetParameterError as exc:
+            # Missing, not allowed, or SSM unreachable: the SDK error names the parameter only.
+            raise ConfigError(f"cannot read {origin}: {type(exc).__name__}") from None
     else:
         raise ConfigError("no configuration: set SEVERA_SYNC_CONFIG or SEVERA_SYNC_CONFIG_PARAMETER")
     try:

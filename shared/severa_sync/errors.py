@@ -85,6 +85,15 @@ class SyncError(Exception):
         return out
 
 
+# --- the run's own clock ---------------------------------------------------------------------
+class TimeBudgetSpent(SyncError):
+    """An adapter did not start a call because the Lambda's time is nearly up. No service failed:
+    the engine saves progress and ends the run ``partial``, and the run continues at once."""
+
+    code = "time_budget_spent"
+    disposition = Disposition.RETRY_LATER
+
+
 # --- configuration ---------------------------------------------------------------------------
 class ConfigError(SyncError):
     """Invalid or missing configuration: fails fast, names the field, nothing runs."""

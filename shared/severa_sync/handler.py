@@ -85,5 +85,19 @@ def handle(
     )
     answer = {**result.as_dict(), **base}
     if result.status in (RunStatus.RETRY_LATER, RunStatus.PARTIAL) and request.source != "retry":
-        runtime.start_retry(answer)
+        try:
+            runtime.start_retry(answer)
+        except SyncError as error:
+            # The run's progress is saved; without the retry machine the next schedule continues it.
+            logger.error(
+                f"{data_type} run {result.status.value}, but the retry machine could not be started: "
+                f"{error.message}. The next scheduled run continues the work.",
+                extra={
+                    "data_type": data_type,
+                    "run_id": result.run_id,
+                    "action": "retry_start_failed",
+                    **error.as_log(),
+                },
+            )
+            answer["retry_start_error"] = error.code
     return answer

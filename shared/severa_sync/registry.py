@@ -45,7 +45,8 @@ class DataType:
     default_window: timedelta
     #: How far before the watermark each query starts; Severa compares to the minute.
     default_overlap: timedelta
-    #: RANGE kinds: how far past the signpost the last window reaches (absences are planned ahead).
+    #: How far past the signpost the last window reaches: RANGE kinds (absences are planned ahead)
+    #: and the date-windowed SINCE fallback (hour entries may be dated ahead of today).
     lookahead: timedelta = timedelta(0)
     #: Whether records carry a change time the watermark can follow.
     has_change_time: bool = False
@@ -123,6 +124,9 @@ DATA_TYPES: tuple[DataType, ...] = (
         default_window=timedelta(days=7),
         default_overlap=MINUTES_2,
         fallback_windows=True,
+        # The fallback reads by date, the watermark after it is a change time: an entry dated ahead
+        # and not read now would never be read again. Read a year ahead, in one window.
+        lookahead=timedelta(days=366),
     ),
     DataType(
         name="absences",

@@ -28,6 +28,9 @@ SEVERA_OPERATIONS = {
     for dt in registry.DATA_TYPES
 }
 SEVERA_OPERATIONS["invoices"] += ("IInvoice/SetInvoiceStatus",)
+BY_KEY_OPERATIONS = {
+    dt.name: (dt.by_key_operation,) if dt.by_key_operation else () for dt in registry.DATA_TYPES
+}
 #: Steps where dying hurts most (between a write and the bookkeeping of it).
 KILL_POINTS = (
     "source.acknowledge",
@@ -110,13 +113,20 @@ def _fault(rng: random.Random, data_type: str) -> Step:
             {"calls": rng.randint(1, 2), "operation": rng.choice((None, *SEVERA_OPERATIONS[data_type]))},
         )
     if kind == "severa_fault":
+        fault = rng.choice(SEVERA_FAULTS)
+        by_key = BY_KEY_OPERATIONS[data_type]
+        if fault == "NotFoundException" and not by_key:
+            fault = rng.choice([f for f in SEVERA_FAULTS if f != "NotFoundException"])
+        # NotFound answers a list read that has nothing to list (Severa's contract, reference §2):
+        # injected there it would claim "no data" where there is some, which Severa does not do.
+        operations = (
+            by_key
+            if fault == "NotFoundException"
+            else (None, "IAPI/GetVersion", *SEVERA_OPERATIONS[data_type])
+        )
         return Step(
             "severa_fault",
-            {
-                "fault": rng.choice(SEVERA_FAULTS),
-                "operation": rng.choice((None, "IAPI/GetVersion", *SEVERA_OPERATIONS[data_type])),
-                "calls": rng.randint(1, 2),
-            },
+            {"fault": fault, "operation": rng.choice(operations), "calls": rng.randint(1, 2)},
         )
     if kind == "quota":
         return Step("quota", {"calls_left": rng.randint(0, 30)})

@@ -271,6 +271,7 @@ class World:
         """Faults off, halts acknowledged, quota back: run every type until one clean pass (every
         run succeeded and nothing is parked but what the mapping rejects)."""
         self.visma.faults.clear()
+        self.severa.clear_faults()
         self.severa.maintenance(calls=0)
         self.severa.set_quota(limit=100_000, used=0)
         self.stack.cold()

@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from severa_sync.config import VismaSettings
-from severa_sync.errors import SyncError, TargetError
+from severa_sync.errors import SyncError, TargetError, TimeBudgetSpent
 from severa_sync.secrets import Secret
 from severa_sync.targets.visma.auth import TokenCache
 from severa_sync.targets.visma.client import VismaClient
@@ -152,7 +152,7 @@ def typed(call: Any) -> Any:
     try:
         return call()
     except SyncError as error:
-        assert isinstance(error, TargetError), type(error)
+        assert isinstance(error, TargetError | TimeBudgetSpent), type(error)
         text = repr(error.as_log()) + str(error)
         assert CLIENT_SECRET not in text and TOKEN not in text
         return error

@@ -87,7 +87,9 @@ def test_function_alarms(template: dict[str, Any], dt: DataType) -> None:
         ("SeveraSync", "RunsFailed"),
     }
     failed_runs = by_metric[("SeveraSync", "RunsFailed")]
-    assert failed_runs["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and failed_runs["Threshold"] == 1
+    assert (
+        failed_runs["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and failed_runs["Threshold"] == 1
+    )
     nothing = by_metric[("SeveraSync", "RecordsDelivered")]
     assert nothing["TreatMissingData"] == "breaching"
     assert nothing["ComparisonOperator"] == "LessThanThreshold" and nothing["Threshold"] == 1

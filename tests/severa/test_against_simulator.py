@@ -12,6 +12,7 @@ from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import Versions, Window
 from severa_sync.errors import (
+    Disposition,
     SeveraAuthenticationFailed,
     SeveraMalformedResponse,
     SeveraNotFound,
@@ -19,6 +20,7 @@ from severa_sync.errors import (
     SeveraTimeout,
     SeveraUnavailable,
     SeveraValidationFailed,
+    TimeBudgetSpent,
 )
 from severa_sync.secrets import Secret
 from severa_sync.severa import models
@@ -150,3 +152,49 @@ def test_wrong_key_and_quota_reserve(sim: Simulator) -> None:
     with pytest.raises(SeveraQuotaReserve):
         client.get_version()
     assert client.quota.remaining == 5
+
+
+def test_maintenance_page_is_unavailable_and_retried(sim: Simulator) -> None:
+    source = _source(sim, transport_retries=2)
+    sim.maintenance(calls=3)
+    with pytest.raises(SeveraUnavailable) as caught:
+        list(source.read(registry.get("accounts"), Window(LONG_AGO)))
+    assert type(caught.value) is SeveraUnavailable
+    assert caught.value.disposition is Disposition.RETRY_LATER
+    assert caught.value.call is not None and caught.value.call.status == 503
+    assert [c.status for c in sim.calls] == [503, 503, 503]
+
+
+@pytest.mark.parametrize("fault", ["GeneralFailureException", "NotFoundException", "ValidationException"])
+def test_503_carrying_a_fault_is_unavailable_not_the_fault(sim: Simulator, fault: str) -> None:
+    source = _source(sim, transport_retries=1)
+    sim.set_quota(used=41)
+    sim.maintenance(calls=2, fault=fault)
+    with pytest.raises(SeveraUnavailable) as caught:
+        list(source.read(registry.get("accounts"), Window(LONG_AGO)))
+    assert type(caught.value) is SeveraUnavailable
+    assert caught.value.disposition is Disposition.RETRY_LATER
+    assert caught.value.detail["status"] == 503 and caught.value.detail["fault_type"] == fault
+    assert source.client.quota.limit == 100_000 and source.client.quota.used == 41
+    assert [c.status for c in sim.calls] == [503, 503]
+    assert list(source.read(registry.get("accounts"), Window(LONG_AGO))), "after the break: normal"
+
+
+def test_a_503_fault_for_one_call_is_ridden_over_by_the_retry(sim: Simulator) -> None:
+    source = _source(sim, transport_retries=1)
+    sim.maintenance(calls=1, fault="GeneralFailureException")
+    assert source.versions().api_version
+
+
+def test_time_budget_spent_is_not_a_timeout(sim: Simulator) -> None:
+    config = _config(sim)
+    remaining = iter([60.0])  # one call's worth of time, then the run's time is up
+    client = SeveraClient(config, Secret(KEY), remaining_seconds=lambda: next(remaining, 4.0))
+    source = SeveraSource(client, config)
+    assert client.get_version()
+    with pytest.raises(TimeBudgetSpent) as caught:
+        list(source.read(registry.get("accounts"), Window(LONG_AGO)))
+    assert not isinstance(caught.value, SeveraTimeout)
+    assert caught.value.call is not None
+    assert caught.value.call.operation == "ICustomer/GetCustomersChangedSince"
+    assert [c.operation for c in sim.calls] == ["IAPI/GetVersion"]

@@ -237,7 +237,97 @@ def test_retries_never_go_past_the_remaining_time(
 
 
 def test_no_call_without_time_left(server: CannedServer, make_client: MakeClient) -> None:
-    with pytest.raises(errors.SeveraTimeout) as caught:
+    # The run's time is up: not a Severa timeout (that would shrink the window or wait for Severa).
+    with pytest.raises(errors.TimeBudgetSpent) as caught:
         make_client(remaining_seconds=lambda: 5.5).get_version()
+    assert not isinstance(caught.value, errors.SeveraError)
+    assert "IAPI/GetVersion not called: the run's time is up" in str(caught.value)
+    assert caught.value.call is not None and caught.value.call.operation == "IAPI/GetVersion"
     assert caught.value.detail == {"reason": "time_budget"}
     assert server.requests == []
+
+
+def test_time_budget_spent_before_a_retry_is_not_retried_nor_converted(
+    server: CannedServer, make_client: MakeClient, sleeps: Sleeps
+) -> None:
+    remaining = iter([60.0, 60.0])  # the first call and its retry decision; then the time is up
+    server.route = lambda seen: Canned(b"<html>down</html>", status=503, content_type="text/html")
+    client = make_client(transport_retries=3, remaining_seconds=lambda: next(remaining, 5.5))
+    with pytest.raises(errors.TimeBudgetSpent) as caught:
+        list(client.stream("ICustomer/GetCustomersChangedSince", startDateTime=env.BASE_TIME, options=0))
+    assert caught.value.call is not None
+    assert caught.value.call.operation == "ICustomer/GetCustomersChangedSince"
+    assert len(server.requests) == 1 and sleeps == [1.0]
+
+
+# --- an unavailable status wins over the fault its body carries --------------------------------
+GATEWAY_FAULTS = [
+    pytest.param(env.fault_envelope("GeneralFailureException", "Service is down"), id="general-failure"),
+    pytest.param(env.fault_envelope(None, faultstring="The service is unavailable."), id="no-detail"),
+    pytest.param(env.fault_envelope("BrandNewException", "Maintenance"), id="unknown-type"),
+    pytest.param(
+        env.fault_envelope(
+            None, "Server too busy", exception_detail_type="System.ServiceModel.ServerTooBusyException"
+        ),
+        id="wcf-exception-detail",
+    ),
+    pytest.param(env.fault_envelope("NotFoundException", "Endpoint not found"), id="not-found"),
+]
+
+
+@pytest.mark.parametrize("body", GATEWAY_FAULTS)
+@pytest.mark.parametrize("status", sorted(faults.UNAVAILABLE_STATUSES))
+def test_unavailable_status_with_a_fault_body_is_unavailable(
+    server: CannedServer, make_client: MakeClient, sleeps: Sleeps, status: int, body: bytes
+) -> None:
+    server.route = lambda seen: Canned(body, status=status)
+    client = make_client(transport_retries=1)
+    with pytest.raises(errors.SeveraUnavailable) as caught:
+        client.get_version()
+    error = caught.value
+    assert type(error) is errors.SeveraUnavailable
+    assert error.disposition is Disposition.RETRY_LATER
+    assert error.call is not None and error.call.status == status
+    assert error.detail["status"] == status and "fault_type" in error.detail
+    assert f"HTTP {status}" in str(error)
+    assert client.quota.limit == 100_000 and client.quota.used == 1, "quota headers still read"
+    retried = status in (502, 503, 504)
+    assert len(server.requests) == (2 if retried else 1)
+
+
+def test_503_fault_keeps_its_quota_readings_and_names_the_fault(
+    server: CannedServer, make_client: MakeClient
+) -> None:
+    server.push(
+        Canned(
+            env.fault_envelope("GeneralFailureException", "Down for an upgrade", quota=5000, used=4321),
+            status=503,
+        )
+    )
+    client = make_client(transport_retries=0)
+    with pytest.raises(errors.SeveraUnavailable) as caught:
+        client.get_version()
+    assert caught.value.detail["fault_type"] == "GeneralFailureException"
+    assert caught.value.detail["description"] == "Down for an upgrade"
+    assert "GeneralFailureException" in str(caught.value) and "Down for an upgrade" in str(caught.value)
+    assert client.quota.limit == 5000 and client.quota.used == 4321
+
+
+def test_503_with_a_quota_fault_stays_a_quota_fault(server: CannedServer, make_client: MakeClient) -> None:
+    # A declared fault saying more than "unavailable" keeps its class (and its alert).
+    server.push(
+        Canned(
+            env.fault_envelope("QuotaLimitExceededException", "Quota limit", quota=100, used=111), status=503
+        )
+    )
+    with pytest.raises(errors.SeveraQuotaExceeded):
+        make_client(transport_retries=0).get_version()
+
+
+def test_500_with_a_fault_is_still_the_fault(server: CannedServer, make_client: MakeClient) -> None:
+    server.push(
+        Canned(env.fault_envelope("GeneralFailureException", "StartDateTime not supplied"), status=500)
+    )
+    with pytest.raises(errors.SeveraGeneralFailure):
+        make_client(transport_retries=2).get_version()
+    assert len(server.requests) == 1

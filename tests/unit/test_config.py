@@ -92,3 +92,14 @@ def test_deployed_stages_require_https_endpoints():
             }
         )
     assert parse_config({"stage": "local", "severa": {"url": "http://127.0.0.1:8081/x"}}).stage == "local"
+
+
+def test_an_unreadable_ssm_parameter_is_a_configuration_error(monkeypatch):
+    from aws_lambda_powertools.utilities import parameters
+
+    def refuse(name, **kwargs):
+        raise parameters.exceptions.GetParameterError("An error occurred (AccessDeniedException)")
+
+    monkeypatch.setattr(parameters, "get_parameter", refuse)
+    with pytest.raises(ConfigError, match="cannot read SSM parameter /severa-sync/acme: GetParameterError"):
+        load_from_environment({"SEVERA_SYNC_CONFIG_PARAMETER": "/severa-sync/acme"})

@@ -70,6 +70,20 @@ def test_unavailable_from_the_schedule_starts_the_retry_machine_once(runtime):
     assert [a["run_id"] for a in runtime.started] == [answer["run_id"]]
 
 
+def test_a_retry_machine_that_cannot_start_is_logged_and_the_answer_says_so(runtime, caplog):
+    from severa_sync.orchestration import RetryStartFailed
+
+    def refuse(answer: dict) -> None:
+        raise RetryStartFailed("StartExecution of arn:sm failed: AccessDeniedException")
+
+    runtime.start_retry = refuse
+    runtime.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
+    answer = handle("accounts", {"source": "schedule"}, Context(), lambda: runtime)
+    assert (answer["status"], answer["retry_start_error"]) == ("retry_later", "retry_start_failed")
+    line = next(r for r in caplog.records if getattr(r, "action", None) == "retry_start_failed")
+    assert "next scheduled run continues" in line.getMessage() and line.levelname == "ERROR"
+
+
 def test_the_state_machine_invocation_only_answers(runtime):
     runtime.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
     answer = handle("accounts", {"source": "retry", "attempt": 4, "run_id": "r1"}, Context(), lambda: runtime)

@@ -191,9 +191,20 @@ class Harness:
 
 @pytest.fixture
 def make_harness(sim: VismaSimulator, sleeps: Sleeps) -> Callable[..., Harness]:
-    def make(invoices: dict[str, Any] | None = None, **visma: Any) -> Harness:
+    def make(
+        invoices: dict[str, Any] | None = None,
+        *,
+        remaining: Callable[[], float] | None = None,
+        **visma: Any,
+    ) -> Harness:
         config = tenant_config(sim, invoices, **visma)
-        client = VismaClient(config.visma, Secret(CLIENT_SECRET), sleep=sleeps, retry_backoff_seconds=0.01)
+        client = VismaClient(
+            config.visma,
+            Secret(CLIENT_SECRET),
+            sleep=sleeps,
+            retry_backoff_seconds=0.01,
+            remaining_seconds=remaining,
+        )
         store = MemoryMappings()
         deps = Dependencies(store)
         target = VismaTarget(client, store, "demo", config, deps)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +16,7 @@ from severa_sync.errors import (
     TargetQuotaExhausted,
     TargetRejected,
     TargetUnavailable,
+    TimeBudgetSpent,
 )
 from severa_sync.targets.visma.auth import TokenCache
 from severa_sync.targets.visma.client import TIME_RESERVE_SECONDS, VismaClient
@@ -188,9 +190,36 @@ def test_429_without_quota_headers_past_the_time_left_is_unavailable(
 
 def test_no_call_is_started_without_time_left(sim: VismaSimulator, make_client: Factory) -> None:
     client = make_client(remaining=lambda: 0.5)
-    with pytest.raises(TargetUnavailable):
+    with pytest.raises(TimeBudgetSpent) as caught:
         client.get("/v1/customer")
+    assert not isinstance(caught.value, TargetUnavailable)  # no service failed: the run ends partial
+    assert "no time left for GET /v1/customer" in str(caught.value)
+    assert caught.value.call is not None and caught.value.call.operation == "GET /v1/customer"
     assert sim.requests == []
+
+
+def test_a_write_cut_by_the_time_budget_before_it_is_sent_is_not_an_unknown_outcome(
+    sim: VismaSimulator, make_client: Factory
+) -> None:
+    client = make_client(remaining=lambda: 0.5)
+    looked_up: list[int] = []
+    with pytest.raises(TimeBudgetSpent):
+        client.create("/v1/customer", _customer("17"), lookup=lambda: looked_up.append(1) or None)
+    assert sim.requests == [] and looked_up == []
+
+
+def test_a_look_up_cut_by_the_time_budget_leaves_the_write_an_unknown_outcome(
+    sim: VismaSimulator, make_client: Factory
+) -> None:
+    def remaining() -> float:  # plenty until the POST has been answered, then nothing
+        return 0.5 if ("POST", "/v1/customer") in [r[:2] for r in sim.requests] else 100.0
+
+    client = make_client(remaining=remaining)
+    sim.fail_5xx("/v1/customer", calls=1, status=504, method="POST")
+    with pytest.raises(OutcomeUnknown) as caught:
+        client.create("/v1/customer", _customer("18"), lookup=lambda: client.get("/v1/customer/18"))
+    assert "no time left" in str(caught.value)
+    assert [r[:2] for r in sim.requests if r[1] != "/connect/token"] == [("POST", "/v1/customer")]
 
 
 class _RecordingSession(requests.Session):
@@ -283,6 +312,90 @@ def test_get_5xx_is_retried_then_unavailable(sim: VismaSimulator, make_client: F
     with pytest.raises(TargetUnavailable) as caught:
         client.get("/v1/customer/77")
     assert caught.value.call is not None and caught.value.call.status == 500
+
+
+def _closed_port() -> int:
+    """A port nothing listens on (yet): connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_on_first_backoff(sleeps: Sleeps, simulator: VismaSimulator, port: int) -> None:
+    """Nothing listens on ``port`` until the client's first backoff: then ``simulator`` does."""
+
+    def start(_: float) -> None:
+        if simulator._server is None:
+            simulator.start(port)
+
+    sleeps.hook = start
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_get_and_put_are_retried_when_the_connection_never_opened(
+    sim: VismaSimulator, sleeps: Sleeps, method: str
+) -> None:
+    port = _closed_port()
+    # Tokens from the running simulator; the API on a port that refuses the first connection.
+    config = tenant_config(sim, base_url=f"http://127.0.0.1:{port}")
+    client = VismaClient(config.visma, _secret(), sleep=sleeps, retry_backoff_seconds=0.01)
+    api = VismaSimulator(client_secret=CLIENT_SECRET)
+    api.tokens = sim.tokens  # the same Visma Connect
+    _start_on_first_backoff(sleeps, api, port)
+    try:
+        if method == "GET":
+            assert client.get("/v1/customer/77") is None
+        else:
+            assert client.put("/v1/customer/77", {"name": "Acme"}) is False
+    finally:
+        api.stop()
+    assert sleeps.waits == [0.01]  # refused once, sent again after the backoff
+    assert [r[:2] for r in api.requests] == [(method, "/v1/customer/77")]
+
+
+def test_token_endpoint_that_refuses_the_connection_is_retried_for_a_get(
+    sim: VismaSimulator, sleeps: Sleeps
+) -> None:
+    port = _closed_port()
+    base = f"http://127.0.0.1:{port}"
+    config = tenant_config(sim, base_url=base, token_url=base + "/connect/token")
+    client = VismaClient(config.visma, _secret(), sleep=sleeps, retry_backoff_seconds=0.01)
+    later = VismaSimulator(client_secret=CLIENT_SECRET)
+    _start_on_first_backoff(sleeps, later, port)
+    try:
+        assert client.get("/v1/customer/77") is None
+    finally:
+        later.stop()
+    assert sleeps.waits == [0.01]
+    assert [r[1] for r in later.requests] == ["/connect/token", "/v1/customer/77"]
+
+
+def test_refused_connections_are_retried_within_bounds_then_unavailable(
+    sim: VismaSimulator, sleeps: Sleeps
+) -> None:
+    config = tenant_config(sim, base_url=f"http://127.0.0.1:{_closed_port()}")
+    client = VismaClient(config.visma, _secret(), sleep=sleeps, retry_backoff_seconds=0.01)
+    with pytest.raises(TargetUnavailable) as caught:
+        client.get("/v1/customer/77")
+    assert "unreachable" in str(caught.value) and sleeps.waits == [0.01, 0.02]  # two retries, no more
+    # Without the time for a backoff and one more call it is not retried at all.
+    sleeps.waits.clear()
+    hurried = VismaClient(
+        config.visma, _secret(), sleep=sleeps, retry_backoff_seconds=5, remaining_seconds=lambda: 6.5
+    )
+    with pytest.raises(TargetUnavailable):
+        hurried.get("/v1/customer/77")
+    assert sleeps.waits == []
+
+
+def test_a_post_whose_connection_never_opened_is_not_retried(sim: VismaSimulator, sleeps: Sleeps) -> None:
+    config = tenant_config(sim, base_url=f"http://127.0.0.1:{_closed_port()}")
+    client = VismaClient(config.visma, _secret(), sleep=sleeps, retry_backoff_seconds=0.01)
+    looked_up: list[int] = []
+    with pytest.raises(TargetUnavailable) as caught:
+        client.create("/v1/customer", _customer("19"), lookup=lambda: looked_up.append(1) or None)
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert sleeps.waits == [] and looked_up == []
 
 
 def test_location_gives_the_key_and_is_never_followed(sim: VismaSimulator, make_client: Factory) -> None:

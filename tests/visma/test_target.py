@@ -17,6 +17,7 @@ from severa_sync.errors import (
     TargetAuthFailed,
     TargetRejected,
     TargetUnavailable,
+    TimeBudgetSpent,
 )
 from severa_sync_tools.simulators.visma import VismaSimulator
 
@@ -376,3 +377,13 @@ def test_secrets_and_tokens_never_reach_logs_or_errors(
     for text in texts:
         assert CLIENT_SECRET not in text
         assert all(token not in text for token in tokens)
+
+
+def test_time_budget_spent_ends_the_delivery_without_failing_a_record(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(remaining=lambda: 0.5)  # the Lambda's time is nearly up: no call is started
+    with pytest.raises(TimeBudgetSpent) as caught:
+        h.target.deliver(ACCOUNTS, [_account(1), _account(2)])
+    assert not isinstance(caught.value, TargetUnavailable)  # the engine ends the run partial
+    assert h.sim.requests == [] and h.store.mappings == {}

@@ -19,7 +19,7 @@ from severa_sync.config import TenantConfig
 from severa_sync.engine import watermark as wm
 from severa_sync.engine.ports import Alert, Alerts, RunSummary, Source, StateStore, Target, Versions
 from severa_sync.engine.run import HandEdited, OutOfTime, Run, plural, run_by_kind
-from severa_sync.errors import Disposition, SchemaVersionChanged, SyncError
+from severa_sync.errors import Disposition, SchemaVersionChanged, SyncError, TimeBudgetSpent
 from severa_sync.logs import RunLog
 from severa_sync.registry import DataType
 from severa_sync.telemetry import RunMetrics, Telemetry
@@ -115,7 +115,7 @@ class SyncEngine:
         status, error_code = RunStatus.FAILED, None
         try:
             status = self._guarded(dt, log, run_id, remaining, started_runs)
-        except OutOfTime:
+        except (OutOfTime, TimeBudgetSpent):
             status = RunStatus.PARTIAL
             log.info(
                 "Time budget spent: progress saved, the run continues in a new invocation", action="partial"
@@ -135,7 +135,11 @@ class SyncEngine:
                 action="run_failed",
             )
             self._alert(
-                "unexpected_error", dt, run_id, f"The run stopped on an unexpected {type(error).__name__}."
+                log,
+                "unexpected_error",
+                dt,
+                run_id,
+                f"The run stopped on an unexpected {type(error).__name__}.",
             )
         run = started_runs[0] if started_runs else None
         return self._finish(dt, log, run_id, run, status, error_code, attempt, started)
@@ -224,6 +228,7 @@ class SyncEngine:
                 action="schema_changed",
             )
             self._alert(
+                log,
                 "schema_change",
                 dt,
                 run_id,
@@ -237,6 +242,7 @@ class SyncEngine:
                 action="api_version_changed",
             )
             self._alert(
+                log,
                 "api_version_change",
                 dt,
                 run_id,
@@ -261,7 +267,7 @@ class SyncEngine:
         )
         if error.alert_kind:
             self._alert(
-                error.alert_kind, dt, run_id, f"The run stopped: {type(error).__name__} ({error.code})."
+                log, error.alert_kind, dt, run_id, f"The run stopped: {type(error).__name__} ({error.code})."
             )
         return RunStatus.FAILED, error.code
 
@@ -319,6 +325,7 @@ class SyncEngine:
                 )
         if result.failed:
             self._alert(
+                log,
                 "record_errors",
                 dt,
                 run_id,
@@ -353,17 +360,25 @@ class SyncEngine:
         log.close()
         return result
 
-    def _alert(self, kind: str, dt: DataType, run_id: str, summary: str) -> None:
+    def _alert(self, log: RunLog, kind: str, dt: DataType, run_id: str, summary: str) -> None:
+        """Publish an alert; a failure to publish is logged, never allowed to hide the run's outcome."""
         now = self.clock()
-        self.alerts.publish(
-            Alert(
-                kind=kind,
-                tenant=self.config.tenant,
-                data_type=dt.name,
-                summary=summary,
-                run_id=run_id,
-                at_utc=now,
-                at_local=local(now, self.config.zone),
-                logs_query=logs_query(run_id),
-            )
+        alert = Alert(
+            kind=kind,
+            tenant=self.config.tenant,
+            data_type=dt.name,
+            summary=summary,
+            run_id=run_id,
+            at_utc=now,
+            at_local=local(now, self.config.zone),
+            logs_query=logs_query(run_id),
         )
+        try:
+            self.alerts.publish(alert)
+        except Exception as error:  # SNS down or not allowed: the log line is then the alert
+            log.error(
+                f"Could not send the {kind} alert ({summary}): {error}",
+                error,
+                action="alert_failed",
+                alert_kind=kind,
+            )

@@ -22,6 +22,7 @@ from severa_sync.errors import (
     SeveraResponseTooLarge,
     SeveraTimeout,
     SyncError,
+    TimeBudgetSpent,
 )
 from severa_sync.logs import RunLog
 from severa_sync.registry import DataType, WindowKind
@@ -147,7 +148,19 @@ class Run:
 
     # -- delivery ------------------------------------------------------------------------------
     def process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None = None) -> None:
-        """Deliver ``records`` in batches; stops between batches when time runs out."""
+        """Deliver ``records`` in batches; stops between batches when time runs out.
+
+        An adapter that refuses a call because the Lambda's time is nearly up (``TimeBudgetSpent``,
+        possibly in the middle of a batch) ends the read the same way: nothing after the last
+        checkpoint counts as done, so the next invocation reads it again.
+        """
+        try:
+            self._process(records, overlap)
+        except TimeBudgetSpent as spent:
+            self.log.info(f"Stopping early: {spent.message}", action="time_budget_spent")
+            raise OutOfTime from None
+
+    def _process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None) -> None:
         iterator = iter(records)
         batch_size = self.config.engine.batch_size
         while True:
@@ -232,7 +245,17 @@ class Run:
         if self.dt.name != "invoices" or self.dt.by_key_operation is None:
             return
         current = self.source.read_by_key(self.dt, record.key)
-        if current is not None and current.content_hash != record.content_hash:
+        if current is None:
+            # Deleted, or its status changed by hand (e.g. back to draft to edit it): either way the
+            # Severa invoice is no longer the one written to Visma.net, so it is not marked.
+            raise ChangedDuringTransfer(
+                f"invoice {record.display_key} left the status "
+                f'"{self.config.invoices.source_status}" in Severa (or was deleted) while it was being '
+                "transferred; Visma.net has the version read at the start of this run, and the Severa "
+                "invoice is not marked transferred. Review both",
+                call=self.source.last_call(),
+            )
+        if current.content_hash != record.content_hash:
             raise ChangedDuringTransfer(
                 f"invoice {record.display_key} changed in Severa while it was being transferred; Visma.net "
                 "has the version read at the start of this run. It stays in the retry set for review",
@@ -266,7 +289,21 @@ class Run:
         )
         found: list[SourceRecord] = []
         for item in items:
-            record = self.source.read_by_key(self.dt, item.key)
+            try:
+                record = self.source.read_by_key(self.dt, item.key)
+            except SyncError as error:
+                if error.disposition is not Disposition.PER_RECORD:
+                    raise
+                # A fault about this one record must not stop the run (and every run after it).
+                self.log.error(
+                    f"{self.label} {item.display_key} could not be read again from Severa "
+                    f"({error.message}); it stays in the retry set",
+                    error,
+                    action="retry_read_failed",
+                    record_key=item.key,
+                    display_key=item.display_key,
+                )
+                continue
             if record is None:
                 self.log.info(
                     f"{self.label} {item.display_key} no longer needs transfer; removed from the retry set",
@@ -325,11 +362,18 @@ class Run:
         )
         if self.dt.fallback_windows:
             cursor = parse_watermark(resume["cursor"]) if "cursor" in resume else self.backfill_start()
-            size = self.config.window(self.dt.name)
-            for window in self.windows(
-                cursor, signpost - self.skew, size, lambda w: self.source.read_fallback(self.dt, w), state
-            ):
-                state["cursor"] = format_watermark(window.end or signpost)
+
+            def read(window: Window) -> Iterator[SourceRecord]:
+                return self.source.read_fallback(self.dt, window)
+
+            present = signpost - self.skew
+            spans = [(cursor, present, self.config.window(self.dt.name))]
+            if self.dt.lookahead:
+                # Records dated ahead: one window, usually almost empty (it shrinks if too big).
+                spans.append((max(cursor, present), present + self.dt.lookahead, self.dt.lookahead))
+            for start, end, size in spans:
+                for window in self.windows(start, end, size, read, state):
+                    state["cursor"] = format_watermark(window.end or signpost)
         else:
             try:
                 self.process(self.source.read_fallback(self.dt, Window(self.since())))

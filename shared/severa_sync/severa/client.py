@@ -36,7 +36,7 @@ from zeep.transports import Transport
 
 from severa_sync import __version__
 from severa_sync.config import SeveraSettings, TenantConfig
-from severa_sync.errors import CallInfo, SeveraResponseTooLarge, SeveraTimeout, SyncError
+from severa_sync.errors import CallInfo, SeveraResponseTooLarge, SyncError, TimeBudgetSpent
 from severa_sync.secrets import Secret
 from severa_sync.severa import faults, schema
 from severa_sync.severa.models import SeveraRecord
@@ -199,12 +199,16 @@ class SeveraClient:
 
     # -- HTTP -------------------------------------------------------------------------------
     def _budget(self, call: CallInfo) -> float | None:
-        """Seconds this call may take, or None when the caller has no deadline."""
+        """Seconds this call may take, or None when the caller has no deadline.
+
+        No time left is not a Severa failure (not a timeout, not unavailability): ``TimeBudgetSpent``
+        tells the engine to save progress and end the run ``partial``, never to shrink the window.
+        """
         if self._remaining is None:
             return None
         budget = self._remaining() - TIME_RESERVE_SECONDS
         if budget < MIN_CALL_SECONDS:
-            raise SeveraTimeout(
+            raise TimeBudgetSpent(
                 f"{call.operation} not called: the run's time is up",
                 call=call,
                 detail={"reason": "time_budget"},
@@ -274,7 +278,8 @@ class SeveraClient:
         self._quota.observe_http_headers(response.headers)
 
     def _error_answer(self, response: requests.Response, call: CallInfo) -> SyncError:
-        """The typed error for a non-200 answer: its SOAP fault, or its HTTP status."""
+        """The typed error for a non-200 answer: an unavailable status (502/503/504...) whatever
+        its body, else its SOAP fault, else its HTTP status. Quota headers are read either way."""
         try:
             body = response.raw.read(ERROR_BODY_BYTES, decode_content=True)
         except faults.READ_ERRORS as exc:  # an error answer cut short is still an error
@@ -284,9 +289,7 @@ class SeveraClient:
             for child in header:
                 if isinstance(child.tag, str):
                     self._quota.observe(etree.QName(child).localname, child.text)
-        if fault is not None:
-            return faults.fault_error(fault, call)
-        return faults.http_status_error(response.status_code, body, call)
+        return faults.error_answer(response.status_code, body, fault, call)
 
     def _reader(self, answer: _Answer, op: schema.Operation) -> EnvelopeReader:
         response, call = answer.response, answer.call

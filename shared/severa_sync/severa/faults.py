@@ -106,6 +106,34 @@ def _has_doctype(elem: Any) -> bool:
     return bool(elem.getroottree().docinfo.doctype)
 
 
+#: Declared faults that already say why Severa does not serve now, more precisely than "unavailable":
+#: kept as they are even under an unavailable status (a spent quota must stop the run and alert).
+_KEPT_UNDER_UNAVAILABLE = (errors.SeveraUnavailable, errors.SeveraQuotaExceeded)
+
+
+def error_answer(status: int, body: bytes, fault: Any | None, call: CallInfo) -> SeveraError:
+    """The typed error of a non-200 answer whose body was parsed to ``fault`` (None: no SOAP fault).
+
+    An unavailable status (``UNAVAILABLE_STATUSES``) means unavailable whatever the body says: a
+    gateway or a maintenance front may well answer with a SOAP fault of its own, and that is no
+    reason to stop the run. Only a fault that is itself a maintenance/unavailable or quota fault
+    keeps its own, more specific, class.
+    """
+    if fault is None:
+        return http_status_error(status, body, call)
+    error = fault_error(fault, call)
+    if status not in UNAVAILABLE_STATUSES or isinstance(error, _KEPT_UNDER_UNAVAILABLE):
+        return error
+    unavailable = errors.SeveraUnavailable(
+        f"{call.operation}: HTTP {status} (Severa unavailable or in maintenance); "
+        f"the answer carried a fault: {error.message.removeprefix(f'{call.operation}: ')}",
+        call=call,
+        detail={"status": status, **error.detail},
+    )
+    unavailable.__cause__ = error
+    return unavailable
+
+
 def http_status_error(status: int, body: bytes, call: CallInfo) -> SeveraError:
     """A non-200 answer that carried no SOAP fault."""
     snippet = " ".join(body[:200].decode("utf-8", "replace").split())

@@ -8,6 +8,7 @@ its GUID, with its change time where the entity has one and a human key for logs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from severa_sync.severa import schema
 from severa_sync.severa.client import SeveraClient
 from severa_sync.severa.models import SeveraRecord
 
+log = logging.getLogger(__name__)
 #: ``GetAllCustomers`` answers at most this many rows per call (reference §6).
 CUSTOMER_PAGE_SIZE = 100
 #: Options 0: records inserted or updated, active only (Severa's default for *ChangedSince).
@@ -156,11 +158,33 @@ class SeveraSource:
 
     def _records(self, operation: str, params: dict[str, Any]) -> Iterator[SourceRecord]:
         op = schema.operation(operation)
-        for record, content_hash in self.client.stream(operation, **params):
+        for record, content_hash in self._stream(operation, params):
             yield self._source_record(op, record, content_hash)
 
+    def _stream(self, operation: str, params: dict[str, Any]) -> Iterator[tuple[SeveraRecord, str]]:
+        """One list read, where a ``NotFoundException`` before the first record means "no records".
+
+        Severa "might return NotFoundException, null or an empty list" when no data is found
+        (reference §2). A NotFound after some records is not an empty answer: it is raised.
+        """
+        delivered = 0
+        try:
+            for item in self.client.stream(operation, **params):
+                delivered += 1
+                yield item
+        except SeveraNotFound as exc:
+            if delivered:
+                raise
+            log.info(
+                "severa answered NotFoundException to a list read: no records",
+                extra={
+                    "severa_call": exc.call.as_log() if exc.call is not None else {"operation": operation},
+                    "fault_description": exc.description,
+                },
+            )
+
     def _all_customers(self, window: Window) -> Iterator[SourceRecord]:
-        """Every customer, a page of 100 per call until a short page.
+        """Every customer, a page of 100 per call until a short page (a NotFound page is empty).
 
         Only those changed inside the window are returned, so the fallback reads what the primary
         ``GetCustomersChangedSince`` would have (the window already includes the overlap).
@@ -169,9 +193,12 @@ class SeveraSource:
         start = 0
         while True:
             page = 0
-            for record, content_hash in self.client.stream(
-                op.qualified, options=OPTIONS_INCLUDE_INACTIVE, startFromIndex=start, count=CUSTOMER_PAGE_SIZE
-            ):
+            params = {
+                "options": OPTIONS_INCLUDE_INACTIVE,
+                "startFromIndex": start,
+                "count": CUSTOMER_PAGE_SIZE,
+            }
+            for record, content_hash in self._stream(op.qualified, params):
                 page += 1
                 item = self._source_record(op, record, content_hash)
                 changed = item.changed_at

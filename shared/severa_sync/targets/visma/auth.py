@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 
 from severa_sync.errors import CallInfo, TargetAuthFailed, TargetUnavailable
 from severa_sync.secrets import Secret, redact
+from severa_sync.targets.visma.wire import Unreached, may_have_been_sent
 
 logger = Logger(service="severa-sync", child=True)
 
@@ -116,7 +117,9 @@ class TokenCache:
                     "previous_call": call.as_log(),
                 },
             )
-            raise TargetUnavailable(
+            # Never connected: ``Unreached``, which a GET or PUT retries like any transient failure.
+            unreachable = TargetUnavailable if may_have_been_sent(exc) else Unreached
+            raise unreachable(
                 f"Visma Connect token endpoint unreachable ({type(exc).__name__})", call=call
             ) from None
         call = self._call(response.status_code, started)

@@ -34,7 +34,6 @@ class BackgroundOutcome:
 
 def await_background(client: VismaClient, job_id: str) -> BackgroundOutcome:
     """Poll the job until it ends or the caller's time runs out."""
-    state_path = f"/v1/background/{quote(job_id, safe='')}"
     poll = client.settings.background_poll_seconds
     while True:
         if not client.has_time_for(poll, calls=2):
@@ -45,52 +44,70 @@ def await_background(client: VismaClient, job_id: str) -> BackgroundOutcome:
                 call=client.last_call(),
             )
         client.sleep(poll)
-        state = client.get(state_path)
-        if state is None:
-            return BackgroundOutcome(
-                job_id,
-                None,
-                message=f"background job {job_id} state not found (expired)",
-                call=client.last_call(),
-            )
-        status = str(state.get("status") or "")
-        if status == "Failed":
-            return BackgroundOutcome(
-                job_id,
-                None,
-                call=client.last_call(),
-                message=f"background job {job_id} failed: {state.get('errorMessage') or '?'}",
-            )
-        if status != "Finished":
+        outcome = job_state(client, job_id)
+        if outcome is None:
             continue  # "Started" (statusCode 0 while running)
-        code = _int(state.get("statusCode"))
-        if 200 <= code < 300:
-            return BackgroundOutcome(
-                job_id,
-                code,
-                location=_header(state.get("responseHeaders"), "Location"),
-                call=client.last_call(),
-            )
-        response, call = client.send("GET", f"{state_path}/content")
-        if response.status_code in (404, 410):
-            return BackgroundOutcome(
-                job_id,
-                None,
-                call=call,
-                message=f"background job {job_id} ended {code} but its result expired "
-                f"({response.status_code})",
-            )
-        client.log_failure(
-            "GET",
-            f"{state_path}/content",
+        if outcome.status is None or 200 <= outcome.status < 300:
+            return outcome
+        return _with_error_body(client, outcome)
+
+
+def job_state(client: VismaClient, job_id: str) -> BackgroundOutcome | None:
+    """One look at the job (one GET): None while it runs, else how it ended. A job that ended with a
+    non-2xx status comes back without its error body (``await_background`` reads it)."""
+    state = client.get(_state_path(job_id))
+    if state is None:
+        return BackgroundOutcome(
+            job_id,
             None,
-            response,
-            None,
-            call,
-            reason=f"background job {job_id} ended with status {code}",
+            message=f"background job {job_id} state not found (expired)",
+            call=client.last_call(),
         )
-        message, detail = error_message(response.text)
-        return BackgroundOutcome(job_id, code, message=message, detail=detail, call=call)
+    status = str(state.get("status") or "")
+    if status == "Failed":
+        return BackgroundOutcome(
+            job_id,
+            None,
+            call=client.last_call(),
+            message=f"background job {job_id} failed: {state.get('errorMessage') or '?'}",
+        )
+    if status != "Finished":
+        return None
+    return BackgroundOutcome(
+        job_id,
+        _int(state.get("statusCode")),
+        location=_header(state.get("responseHeaders"), "Location"),
+        call=client.last_call(),
+    )
+
+
+def _with_error_body(client: VismaClient, ended: BackgroundOutcome) -> BackgroundOutcome:
+    """The error the real operation answered, from ``/content`` (410 once the state is gone)."""
+    job_id, code = ended.job_id, ended.status
+    content_path = f"{_state_path(job_id)}/content"
+    response, call = client.send("GET", content_path)
+    if response.status_code in (404, 410):
+        return BackgroundOutcome(
+            job_id,
+            None,
+            call=call,
+            message=f"background job {job_id} ended {code} but its result expired ({response.status_code})",
+        )
+    client.log_failure(
+        "GET",
+        content_path,
+        None,
+        response,
+        None,
+        call,
+        reason=f"background job {job_id} ended with status {code}",
+    )
+    message, detail = error_message(response.text)
+    return BackgroundOutcome(job_id, code, message=message, detail=detail, call=call)
+
+
+def _state_path(job_id: str) -> str:
+    return f"/v1/background/{quote(job_id, safe='')}"
 
 
 def _int(value: Any) -> int:

@@ -33,11 +33,13 @@ from severa_sync.errors import (
     TargetQuotaExhausted,
     TargetRejected,
     TargetUnavailable,
+    TimeBudgetSpent,
 )
 from severa_sync.secrets import Secret, redact
 from severa_sync.targets.visma.auth import TokenCache
 from severa_sync.targets.visma.wire import (
     RATE_LIMIT_HEADERS,
+    Unreached,
     Unsettled,
     error_message,
     failure_log_fields,
@@ -46,7 +48,7 @@ from severa_sync.targets.visma.wire import (
     retry_after,
     wrap_values,
 )
-from severa_sync.targets.visma.writes import Lookup, create_document
+from severa_sync.targets.visma.writes import JobAccepted, Lookup, create_document
 
 logger = Logger(service="severa-sync", child=True)
 
@@ -108,8 +110,10 @@ class VismaClient:
         self._sleep(seconds)
 
     def _timeout(self, method: str, path: str) -> float:
+        """The call's timeout; ``TimeBudgetSpent`` (no service failed: the run ends ``partial`` and
+        continues at once) when the Lambda's time is nearly up."""
         if not self.has_time_for(0):
-            raise TargetUnavailable(
+            raise TimeBudgetSpent(
                 f"no time left for {method} {path} before the Lambda ends",
                 call=CallInfo("visma", f"{method} {path}"),
             )
@@ -127,7 +131,8 @@ class VismaClient:
     ) -> tuple[requests.Response, CallInfo]:
         """One request with token, timeout, a 401 refresh and 429 waits; any other answer is returned.
 
-        Raises ``wire.Unsettled`` when the request may have reached Visma.net but no answer came.
+        Raises ``wire.Unsettled`` when the request may have reached Visma.net but no answer came, and
+        ``wire.Unreached`` (a ``TargetUnavailable``) when the connection never opened.
         """
         operation = f"{method} {path}"
         call_params = {k: v for k, v in (params or {}).items() if k != "pageSize"}
@@ -159,9 +164,7 @@ class VismaClient:
                 reason = type(exc).__name__  # the exception text can quote the request
                 self.log_failure(method, path, params, None, raw_body, call, reason=reason)
                 if not may_have_been_sent(exc):
-                    raise TargetUnavailable(
-                        f"Visma.net unreachable: {operation} ({reason})", call=call
-                    ) from None
+                    raise Unreached(f"Visma.net unreachable: {operation} ({reason})", call=call) from None
                 raise Unsettled(f"no answer to {operation} ({reason})", call, resend_safe=False) from None
             call = self._remember(
                 CallInfo("visma", operation, call_params, response.status_code, _ms(started))
@@ -196,7 +199,8 @@ class VismaClient:
         throttled: int,
     ) -> None:
         wait = retry_after(response)
-        rate = {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers}
+        # Server text: scrubbed like every other field a log line takes from an answer.
+        rate = redact({h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers})
         if throttled <= MAX_THROTTLE_WAITS and wait <= MAX_THROTTLE_WAIT_SECONDS and self.has_time_for(wait):
             logger.warning(
                 "Visma.net throttled the call (429); waiting Retry-After",
@@ -302,12 +306,15 @@ class VismaClient:
     def _repeatable(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, raw_body: str | None = None
     ) -> requests.Response | None:
-        """GET and PUT change nothing when repeated: transient failures are retried briefly."""
+        """GET and PUT change nothing when repeated: transient failures (a 5xx, no answer, a
+        connection that never opened) are retried briefly, within the caller's remaining time."""
         for attempt in range(1, self._retries + 2):
             try:
                 response, call = self.send(method, path, params=params, raw_body=raw_body)
             except Unsettled as exc:
                 failure: TargetError = TargetUnavailable(f"Visma.net: {exc.reason}", call=exc.call)
+            except Unreached as exc:
+                failure = exc
             else:
                 if response.status_code == 404:
                     return None
@@ -323,20 +330,22 @@ class VismaClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every item of a paged list, one page after another (the quota is per company+client)."""
+        """Every item of a paged list, one page after another (the quota is per company+client).
+
+        A page that is not a list is an unexpected shape (``TargetUnavailable``), never "no items":
+        a look-up that read an error object as an empty list would let a document be created twice."""
         page_size = self.settings.page_size
         page_number, seen = 1, 0
         while True:
-            page = self.get(path, {**(params or {}), "pageNumber": page_number, "pageSize": page_size})
-            items = [item for item in (page or []) if isinstance(item, dict)]
+            with self._typed("GET", path, unknown_outcome=False):
+                page = self.get(path, {**(params or {}), "pageNumber": page_number, "pageSize": page_size})
+                if page is not None and not isinstance(page, list):
+                    raise TypeError(f"a page of {type(page).__name__}, not a list")
+                items = [item for item in (page or []) if isinstance(item, dict)]
+                seen += len(items)
+                last = not items or _last_page(items, seen, page_size)
             yield from items
-            seen += len(items)
-            if not items:
-                return
-            metadata = items[0].get("metadata") or {}
-            total = metadata.get("totalCount")
-            effective = min(page_size, int(metadata.get("maxPageSize") or page_size))
-            if (isinstance(total, int) and seen >= total) or len(items) < effective:
+            if last:
                 return
             page_number += 1
 
@@ -349,12 +358,30 @@ class VismaClient:
         lookup: Lookup,
         background: bool = False,
         describe: str = "document",
+        on_accepted: JobAccepted | None = None,
     ) -> str:
         """POST a new document; its key from ``Location`` (or the look-up). Never creates it twice:
-        ``lookup`` (a key we sent -> the Visma.net key or None) settles every ambiguous answer."""
+        ``lookup`` (a key we sent -> the Visma.net key or None) settles every ambiguous answer.
+        ``on_accepted`` is told the job id as soon as a background write is queued (before it is
+        awaited), so a caller can remember a job that may outlive this invocation."""
         raw = json.dumps(wrap_values(dto), ensure_ascii=False)
         with self._typed("POST", path, unknown_outcome=True):
-            return create_document(self, path, raw, lookup=lookup, background=background, describe=describe)
+            return create_document(
+                self,
+                path,
+                raw,
+                lookup=lookup,
+                background=background,
+                describe=describe,
+                on_accepted=on_accepted,
+            )
+
+
+def _last_page(items: list[dict[str, Any]], seen: int, page_size: int) -> bool:
+    metadata = items[0].get("metadata") or {}
+    total = metadata.get("totalCount")
+    effective = min(page_size, int(metadata.get("maxPageSize") or page_size))
+    return (isinstance(total, int) and seen >= total) or len(items) < effective
 
 
 def _ms(started: float) -> int:

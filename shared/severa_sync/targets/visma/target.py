@@ -5,6 +5,11 @@ hash last sent. A record whose hash is unchanged is skipped; one without a mappi
 Visma.net first (a previous run may have written it and stopped before saving the mapping) and only
 then created; one with a mapping is updated. Invoices are documents: once in Visma.net they are never
 changed by the sync (it may already be released), only re-linked.
+
+An invoice queued on the background API may still be written after the invocation that sent it has
+ended, and until then no look-up finds it. Its job id is kept in the mapping store (namespace
+``PENDING_INVOICE_JOBS``, keyed by the invoice's ``externalReference``) from the moment it is queued
+until the invoice is linked; the next attempt asks the job before it looks up or sends anything.
 """
 
 from __future__ import annotations
@@ -23,17 +28,26 @@ from severa_sync.errors import (
     ConfigError,
     Disposition,
     MappingError,
+    OutcomeUnknown,
     SyncError,
     TargetRejected,
 )
+from severa_sync.redaction import redact
 from severa_sync.registry import DataType
 from severa_sync.targets.visma import mapping as visma_mapping
+from severa_sync.targets.visma.background import job_state
 from severa_sync.targets.visma.client import VismaClient
+from severa_sync.targets.visma.wire import location_key
 from severa_sync.timeutil import utcnow
 
 logger = Logger(service="severa-sync", child=True)
 
 Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
+
+#: Mapping-store namespace of invoice writes queued on the background API and not seen to end: key =
+#: the ``externalReference``, ``target_key`` = the job id; "" once settled (mapping items have no
+#: delete in ``StateStore``, so a settled job is overwritten with an empty id).
+PENDING_INVOICE_JOBS = "visma-invoice-jobs"
 
 
 class VismaTarget:
@@ -205,22 +219,93 @@ class VismaTarget:
         )
         if fields.get("MainCaseGUID"):
             dto["project"] = self._dependency("cases", fields["MainCaseGUID"], name, "Invoice.MainCaseGUID")
+        created_by_job = self._settle_pending_job(reference, name)
+        if created_by_job is not None:
+            return created_by_job, extra
         existing = self.find_invoice(reference)
         if existing is not None:
             logger.info(
                 f"{name} already in Visma.net (found by externalReference): not created again",
-                extra={"reference_number": existing},
+                extra=redact({"reference_number": existing}),
             )
             return existing, extra
         background = len(dto["invoiceLines"]) >= self._config.visma.background_threshold_lines
+        queued: list[str] = []
+
+        def remember(job_id: str) -> None:
+            queued.append(job_id)
+            self._put_pending_job(reference, job_id)
+
         key = self._client.create(
             "/v2/customerinvoice",
             dto,
             lookup=lambda: self.find_invoice(reference),
             background=background,
             describe=name,
+            on_accepted=remember,
         )
+        if queued:
+            self._put_pending_job(reference, "")  # linked: nothing is pending any more
         return key, extra
+
+    def _settle_pending_job(self, reference: str, name: str) -> str | None:
+        """Ask the background job an earlier attempt left behind, once, before any look-up or POST.
+
+        Still running: ``OutcomeUnknown`` (parked; a POST now would make a second invoice when both
+        jobs finish). Finished 2xx: the invoice it created (its ``Location``, else the look-up).
+        Failed, ended otherwise or its state expired: forgotten, and the caller's look-up decides
+        whether the invoice is sent.
+        """
+        pending = self._state.get_mapping(self._tenant, PENDING_INVOICE_JOBS, reference)
+        if pending is None or not pending.target_key:
+            return None
+        job_id = pending.target_key
+        outcome = job_state(self._client, job_id)
+        detail = {"background_id": job_id}
+        if outcome is None:
+            raise OutcomeUnknown(
+                f"{name}: Visma.net background job {job_id} that creates it is still running; not "
+                "sent again while it runs: parked, the job is checked again on the next run",
+                call=self._client.last_call(),
+                detail=detail,
+            )
+        if outcome.status is not None and 200 <= outcome.status < 300:
+            key = location_key(outcome.location) or self.find_invoice(reference)
+            if key is None:
+                raise OutcomeUnknown(
+                    f"{name}: Visma.net background job {job_id} finished ({outcome.status}) but named "
+                    "no key and the look-up does not find the invoice yet: parked, checked again on "
+                    "the next run",
+                    call=outcome.call,
+                    detail=detail,
+                )
+            logger.info(
+                f"{name} was created by an earlier background job: linked, not created again",
+                extra=redact({"reference_number": key, **detail}),
+            )
+            self._put_pending_job(reference, "")
+            return key
+        logger.warning(
+            f"{name}: the earlier background job ended without creating it; looked up before it is "
+            "sent again",
+            extra=redact({"status": outcome.status, "reason": outcome.message, **detail}),
+        )
+        self._put_pending_job(reference, "")
+        return None
+
+    def _put_pending_job(self, reference: str, job_id: str) -> None:
+        """Remember (``job_id``) or forget ("") the background job writing this invoice."""
+        self._state.put_mapping(
+            self._tenant,
+            PENDING_INVOICE_JOBS,
+            reference,
+            Mapping(
+                target_key=job_id,
+                content_hash="",
+                delivered_at=utcnow(),
+                extra={"external_reference": reference} if job_id else {},
+            ),
+        )
 
     def find_invoice(self, external_reference: str) -> str | None:
         """Visma.net reference number of the invoice carrying this ``externalReference``, if any."""
@@ -235,6 +320,6 @@ class VismaTarget:
         if len(matches) > 1:
             logger.warning(
                 "several Visma.net invoices carry the same externalReference; using the first",
-                extra={"external_reference": external_reference, "reference_numbers": matches},
+                extra=redact({"external_reference": external_reference, "reference_numbers": matches}),
             )
         return matches[0] if matches else None

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 import urllib3.exceptions
 
-from severa_sync.errors import CallInfo
+from severa_sync.errors import CallInfo, TargetUnavailable
 
 BACKGROUND_HEADER = "erp-api-background"
 #: Response headers Visma.net support asks for.
@@ -41,6 +41,12 @@ class Unsettled(Exception):  # a signal inside this package, never raised to cal
         #: The server answered and, if the look-up finds nothing, did not write: one re-send is safe.
         self.resend_safe = resend_safe
         self.detail = detail or {}
+
+
+class Unreached(TargetUnavailable):
+    """Visma.net (or Visma Connect) was never reached: the connection did not open (refused, DNS, a
+    connect timeout), so nothing was sent. To callers it is ``TargetUnavailable``; GET and PUT retry
+    it like any transient failure (``VismaClient._repeatable``), a POST never blindly."""
 
 
 def wrap_values(dto: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,13 @@ is sent again the caller's look-up is asked (customer number, project id, invoic
 ``externalReference``). A re-send happens only when the server answered 500/503 and the look-up
 finds nothing; after a timeout, a dropped connection or a gateway 502/504 the ERP may still be
 writing, so the record becomes ``OutcomeUnknown``: parked, and looked up again on the next run.
+
+A write queued on the background API may outlive the invocation that sent it: its job id is handed to
+the caller (``on_accepted``) the moment it is queued, so the next attempt can ask the job before it
+looks up or sends anything (``VismaTarget`` does that for invoices).
+
+Every log field taken from an answer (reasons, server messages, job ids) is passed through
+``redact``: an error body may echo the request, token included.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from typing import TYPE_CHECKING
 import requests
 from aws_lambda_powertools import Logger
 
-from severa_sync.errors import CallInfo, OutcomeUnknown, TargetRejected, TargetUnavailable
+from severa_sync.errors import CallInfo, OutcomeUnknown, TargetRejected, TargetUnavailable, TimeBudgetSpent
+from severa_sync.redaction import redact
 from severa_sync.targets.visma.background import await_background
 from severa_sync.targets.visma.wire import (
     BACKGROUND_HEADER,
@@ -31,16 +39,25 @@ if TYPE_CHECKING:
 logger = Logger(service="severa-sync", child=True)
 
 Lookup = Callable[[], "str | None"]
+#: Told the background job id of a queued write before it is awaited.
+JobAccepted = Callable[[str], None]
 #: 5xx answers after which a write that the look-up does not find did not happen.
 ANSWERED_5XX = frozenset({500, 503})
 
 
 def create_document(
-    client: VismaClient, path: str, raw: str, *, lookup: Lookup, background: bool, describe: str
+    client: VismaClient,
+    path: str,
+    raw: str,
+    *,
+    lookup: Lookup,
+    background: bool,
+    describe: str,
+    on_accepted: JobAccepted | None = None,
 ) -> str:
     for attempt in (1, 2):
         try:
-            return _post_once(client, path, raw, lookup, background, describe)
+            return _post_once(client, path, raw, lookup, background, describe, on_accepted)
         except Unsettled as exc:
             key = _settle(lookup, exc, describe)
             if key is not None:
@@ -49,7 +66,7 @@ def create_document(
                 logger.warning(
                     f"{describe} not written by the failed POST (the look-up finds nothing): sending "
                     "it once more",
-                    extra={"previous_call": exc.call.as_log()},
+                    extra=redact({"reason": exc.reason, "previous_call": exc.call.as_log()}),
                 )
                 continue
             raise OutcomeUnknown(
@@ -62,10 +79,11 @@ def create_document(
 
 
 def _settle(lookup: Lookup, exc: Unsettled, describe: str) -> str | None:
-    """The look-up after an ambiguous write; OutcomeUnknown when it cannot answer either."""
+    """The look-up after an ambiguous write; OutcomeUnknown when it cannot answer either (a look-up
+    cut by the time budget included: the record is parked and looked up on the next run)."""
     try:
         key = lookup()
-    except (TargetUnavailable, TargetRejected) as failed:
+    except (TargetUnavailable, TargetRejected, TimeBudgetSpent) as failed:
         raise OutcomeUnknown(
             f"{exc.reason}; looking the {describe} up failed too ({failed.message})",
             call=exc.call,
@@ -74,13 +92,19 @@ def _settle(lookup: Lookup, exc: Unsettled, describe: str) -> str | None:
     if key is not None:
         logger.warning(
             f"{describe} was written although the call failed; found by the look-up",
-            extra={"target_key": key, "reason": exc.reason, "previous_call": exc.call.as_log()},
+            extra=redact({"target_key": key, "reason": exc.reason, "previous_call": exc.call.as_log()}),
         )
     return key
 
 
 def _post_once(
-    client: VismaClient, path: str, raw: str, lookup: Lookup, background: bool, describe: str
+    client: VismaClient,
+    path: str,
+    raw: str,
+    lookup: Lookup,
+    background: bool,
+    describe: str,
+    on_accepted: JobAccepted | None,
 ) -> str:
     headers = {BACKGROUND_HEADER: "none"} if background else None
     response, call = client.send("POST", path, raw_body=raw, headers=headers)
@@ -94,20 +118,29 @@ def _post_once(
             detail=detail,
         )
     if response.status_code == 202 and background:
-        return _finish_background(client, path, response, call, lookup, describe)
+        return _finish_background(client, path, response, call, lookup, describe, on_accepted)
     if not response.ok:
         raise client.fail("POST", path, None, response, raw, call)
     return _created_key(response.headers.get("Location"), lookup, call, describe)
 
 
 def _finish_background(
-    client: VismaClient, path: str, accepted: requests.Response, call: CallInfo, lookup: Lookup, describe: str
+    client: VismaClient,
+    path: str,
+    accepted: requests.Response,
+    call: CallInfo,
+    lookup: Lookup,
+    describe: str,
+    on_accepted: JobAccepted | None,
 ) -> str:
     job = json_or_none(accepted)
     if not isinstance(job, dict) or not job.get("id"):
         raise Unsettled(f"POST {path} accepted (202) without a background job id", call, resend_safe=False)
-    logger.info(f"{describe} queued on the Visma.net background API", extra={"background_id": job["id"]})
-    outcome = await_background(client, str(job["id"]))
+    job_id = str(job["id"])
+    logger.info(f"{describe} queued on the Visma.net background API", extra=redact({"background_id": job_id}))
+    if on_accepted is not None:
+        on_accepted(job_id)  # before the wait, which may outlast this invocation
+    outcome = await_background(client, job_id)
     detail = {"background_id": outcome.job_id, **outcome.detail}
     last = outcome.call or call
     if outcome.status is None:

@@ -71,6 +71,7 @@ class Controls:
         self._quota_day: date | None = None
         self._maintenance_calls: int | None = 0  # 0: not in maintenance
         self._maintenance_until: float | None = None
+        self._maintenance_fault: str | None = None  # None: the HTML maintenance page
         self._slow: list[_Rule] = []
         self._faults: list[_Rule] = []
         self._truncations: list[_Rule] = []
@@ -121,14 +122,25 @@ class Controls:
                 self._quota_used = used
 
     # --- maintenance ---------------------------------------------------------------------------
-    def maintenance(self, *, calls: int | None = None, seconds: float | None = None) -> None:
+    def maintenance(
+        self, *, calls: int | None = None, seconds: float | None = None, fault: str | None = None
+    ) -> None:
         """503 for the next ``calls`` calls and/or ``seconds`` (real time); neither: until cleared
-        by ``maintenance(calls=0)``."""
+        by ``maintenance(calls=0)``. ``fault``: the 503 carries that declared fault's SOAP envelope
+        (as a gateway or front end in maintenance may) instead of the HTML maintenance page."""
         if (calls is not None and calls < 0) or (seconds is not None and seconds < 0):
             raise ValueError("calls and seconds must not be negative")
+        if fault is not None and fault not in schema.FAULT_TYPES:
+            raise ValueError(f"unknown fault type {fault!r}; one of {', '.join(schema.FAULT_TYPES)}")
         with self._lock:
             self._maintenance_calls = calls
             self._maintenance_until = time.monotonic() + seconds if seconds is not None else None
+            self._maintenance_fault = fault
+
+    def maintenance_fault(self) -> str | None:
+        """The fault type a maintenance answer carries (None: the HTML page)."""
+        with self._lock:
+            return self._maintenance_fault
 
     def take_maintenance(self) -> bool:
         """Whether this call meets a maintenance break (consumes one of its calls)."""
@@ -183,6 +195,13 @@ class Controls:
 
     def truncate_next(self, *, calls: int = 1, operation: str | None = None) -> None:
         self._add(self._truncations, calls, operation)
+
+    def clear_faults(self) -> None:
+        """Forget every pending fault, truncation and slow answer (maintenance has its own switch)."""
+        with self._lock:
+            self._faults.clear()
+            self._truncations.clear()
+            self._slow.clear()
 
     def take_truncation(self, operation: str) -> bool:
         return self._take(self._truncations, operation) is not None

@@ -87,7 +87,12 @@ class SoapService:
             operation.qualified if operation else (soap_action or "").strip().strip('"') or "(no SOAPAction)"
         )
         if self._controls.take_maintenance():
-            return self._log(name, {}, Reply(503, HTML_TYPE, MAINTENANCE_PAGE))
+            fault = self._controls.maintenance_fault()
+            if fault is None:
+                return self._log(name, {}, Reply(503, HTML_TYPE, MAINTENANCE_PAGE))
+            limit, used = self._controls.quota()
+            reply = self._fault(fault, DEFAULT_DESCRIPTIONS[fault], limit, used)
+            return self._log(name, {}, Reply(503, XML_TYPE, reply.body))
         if not (content_type or "").lower().startswith("text/xml"):
             # WCF basicHttpBinding answers other content types with 415 and no envelope.
             page = (

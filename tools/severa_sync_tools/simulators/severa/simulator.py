@@ -151,8 +151,10 @@ class SeveraSimulator:
     def set_clock(self, frozen_at: datetime | None = None, offset: timedelta = timedelta(0)) -> None:
         self._controls.set_clock(frozen_at, offset)
 
-    def maintenance(self, *, calls: int | None = None, seconds: float | None = None) -> None:
-        self._controls.maintenance(calls=calls, seconds=seconds)
+    def maintenance(
+        self, *, calls: int | None = None, seconds: float | None = None, fault: str | None = None
+    ) -> None:
+        self._controls.maintenance(calls=calls, seconds=seconds, fault=fault)
 
     def slow(self, seconds: float, *, calls: int = 1, operation: str | None = None) -> None:
         self._controls.slow(seconds, calls=calls, operation=operation)
@@ -164,6 +166,9 @@ class SeveraSimulator:
 
     def truncate_next(self, *, calls: int = 1, operation: str | None = None) -> None:
         self._controls.truncate_next(calls=calls, operation=operation)
+
+    def clear_faults(self) -> None:
+        self._controls.clear_faults()
 
     def set_quota(self, *, limit: int | None = None, used: int | None = None) -> None:
         self._controls.set_quota(limit=limit, used=used)

@@ -63,6 +63,7 @@ class Ledger:
         max_page_size: int = 100,
         background_polls: int = 1,
         background_ttl_seconds: float = 24 * 3600,
+        background_defers_writes: bool = False,
         vat_codes: frozenset[str] = frozenset({"0", "1", "2", "3"}),
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -70,6 +71,10 @@ class Ledger:
         self.max_page_size = max_page_size
         self.background_polls = background_polls
         self.background_ttl_seconds = background_ttl_seconds
+        #: False: a queued write is made at once (its state still reads "Started" for a while).
+        #: True: it is made only when its state first reads "Finished", as a long job in the real ERP;
+        #: until then no list or look-up shows it.
+        self.background_defers_writes = background_defers_writes
         self.vat_codes = vat_codes
         self._clock = clock
         self.lock = threading.RLock()
@@ -114,20 +119,25 @@ class Ledger:
         return result
 
     def _queue(self, handler: str, args: dict[str, str], query: dict[str, str], raw: bytes) -> Reply:
-        """Background API: the write runs now; its state reads "Started" for ``background_polls`` polls."""
-        try:
-            result = self._run(handler, args, query, raw)
-        except BadRequest as exc:
-            result = Reply(400, error_body(exc.message))
+        """Background API: the write runs now (or, with ``background_defers_writes``, when the job
+        finishes); its state reads "Started" for ``background_polls`` polls."""
+        work = (handler, args, query, raw)
         job_id = str(uuid.uuid4())
         self.jobs[job_id] = {
-            "result": result,
+            "result": None if self.background_defers_writes else self._run_queued(*work),
+            "work": work,
             "polls_left": self.background_polls,
             "received": _now(),
             "created_at": self._clock(),
             "expired": False,
         }
         return Reply(202, {"id": job_id, "stateLocation": f"{self.location_host}/v1/background/{job_id}"})
+
+    def _run_queued(self, handler: str, args: dict[str, str], query: dict[str, str], raw: bytes) -> Reply:
+        try:
+            return self._run(handler, args, query, raw)
+        except BadRequest as exc:
+            return Reply(400, error_body(exc.message))
 
     # -- paging --------------------------------------------------------------------------------
     def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> Reply:
@@ -325,7 +335,6 @@ class Ledger:
         job = self._job(key)
         if job is None or job["expired"]:
             return Reply(404, error_body(f"Background request '{key}' not found."))
-        result: Reply = job["result"]
         state: dict[str, Any] = {
             "id": key,
             "receivedUtc": job["received"],
@@ -336,6 +345,9 @@ class Ledger:
         if job["polls_left"] > 0:
             job["polls_left"] -= 1
             return Reply(200, {**state, "status": "Started", "statusCode": 0, "hasResponseContent": False})
+        if job["result"] is None:  # a deferred write is made as the job finishes
+            job["result"] = self._run_queued(*job["work"])
+        result: Reply = job["result"]
         headers = {name: [value] for name, value in result.headers.items()}
         return Reply(
             200,
@@ -356,12 +368,16 @@ class Ledger:
             return Reply(404, error_body(f"Background request '{key}' not found."))
         if job["expired"]:
             return Reply(410, error_body("State for background operation has been removed after 24 hours."))
-        result: Reply = job["result"]
+        result: Reply | None = job["result"]
+        if result is None:  # still running: no content yet
+            return Reply(404, error_body(f"Background request '{key}' has no content yet."))
         return Reply(200, result.body) if result.body is not None else Reply(204)
 
     def expire_jobs(self) -> None:
         with self.lock:
             for job in self.jobs.values():
+                if job["result"] is None:  # 24 hours later a deferred write has long been made
+                    job["result"] = self._run_queued(*job["work"])
                 job["expired"] = True
 
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:

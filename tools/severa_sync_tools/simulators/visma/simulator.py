@@ -34,6 +34,7 @@ ADMIN_CONTROLS = frozenset(
         "reject_next",
         "expire_tokens",
         "expire_background",
+        "slow_background",
         "reset",
         "seed_customer",
         "seed_invoice",
@@ -61,6 +62,7 @@ class VismaSimulator:
         max_page_size: int = 100,
         background_polls: int = 1,
         background_ttl_seconds: float = 24 * 3600,
+        background_defers_writes: bool = False,
         location_host: str = "https://api.finance.visma.net",
         rate_limit: int = 10_000,
     ):
@@ -75,6 +77,7 @@ class VismaSimulator:
             max_page_size=max_page_size,
             background_polls=background_polls,
             background_ttl_seconds=background_ttl_seconds,
+            background_defers_writes=background_defers_writes,
         )
         self.faults = FaultPlan()
         self.rate_limit = rate_limit
@@ -203,8 +206,13 @@ class VismaSimulator:
         status: int = 500,
         commit: bool = False,
         method: str | None = None,
+        message: str = "An error has occurred.",
     ) -> None:
-        self.faults.add(Fault("fail", path_prefix, calls, method, status=status, commit=commit))
+        """``status`` with ``message`` in the error body (e.g. one echoing the request); with
+        ``commit`` the write is made first."""
+        self.faults.add(
+            Fault("fail", path_prefix, calls, method, status=status, commit=commit, message=message)
+        )
 
     def throttle(
         self, calls: int = 1, retry_after: float = 1, rate_remaining: int | None = 0, path_prefix: str = "/v"
@@ -243,6 +251,15 @@ class VismaSimulator:
 
     def expire_tokens(self) -> None:
         self.tokens.expire_all()
+
+    def slow_background(self, polls: int, defer_writes: bool = True) -> None:
+        """Background jobs queued from now on read "Started" for ``polls`` state polls; with
+        ``defer_writes`` their write is made only when they finish (no look-up finds it before)."""
+        if polls < 0:
+            raise ValueError("polls must be at least 0")
+        with self.ledger.lock:
+            self.ledger.background_polls = polls
+            self.ledger.background_defers_writes = defer_writes
 
     def expire_background(self) -> None:
         """As if 24 hours had passed: job states are gone (404) and their content answers 410."""
@@ -306,7 +323,7 @@ class VismaSimulator:
             )
         fail = self.faults.take(("fail",), method, path, text)
         if fail is not None and not fail.commit:
-            return Outcome(self._with_api_headers(Reply(fail.status, error_body("An error has occurred."))))
+            return Outcome(self._with_api_headers(Reply(fail.status, error_body(fail.message))))
         if (stall := self.faults.take(("stall",), method, path, text)) is not None:
             return Outcome(
                 Reply(504, {"statusCode": 504, "message": "Gateway timeout"}),
@@ -316,7 +333,7 @@ class VismaSimulator:
         late = self.faults.take(("timeout",), method, path, text)
         reply = self.ledger.route(method, path, query, raw, background=BACKGROUND_HEADER in headers)
         if fail is not None:
-            reply = Reply(fail.status, error_body("An error has occurred."))
+            reply = Reply(fail.status, error_body(fail.message))
         reply = self._with_api_headers(reply)
         if late is not None:
             return Outcome(reply, late.delay, drop=late.delay is None)
