@@ -195,8 +195,9 @@ def mutated(draw: st.DrawFn, body: bytes) -> tuple[bytes, list[str]]:
             junk = draw(st.sampled_from([b"x", b"", b"1e99999", b"NaN", b"-", b"9" * 400, b"\xff\xfe"]))
             opens = [i for i in range(len(body) - 3) if body[i : i + 3] == b"<a:"]
             if opens:
-                start = body.index(b">", draw(st.sampled_from(opens))) + 1
-                end = body.find(b"<", start)
+                # A tag cut short by an earlier truncation has no ">": nothing to replace then.
+                start = body.find(b">", draw(st.sampled_from(opens))) + 1
+                end = body.find(b"<", start) if start else -1
                 if end > start:
                     body = body[:start] + junk + body[end:]
         elif kind == "duplicate":

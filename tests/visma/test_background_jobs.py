@@ -8,6 +8,8 @@ a second attempt and a second invoice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -59,6 +61,14 @@ def _pending(h: Harness) -> str | None:
     return None if found is None else found.target_key
 
 
+def _remembered_hours_ago(h: Harness, hours: float) -> None:
+    """Age the remembered job, as if the attempt that queued it ran ``hours`` ago."""
+    found = h.store.get_mapping("demo", PENDING_INVOICE_JOBS, "10501")
+    assert found is not None and found.target_key
+    aged = replace(found, delivered_at=found.delivered_at - timedelta(hours=hours))
+    h.store.put_mapping("demo", PENDING_INVOICE_JOBS, "10501", aged)
+
+
 def _first_attempt_runs_out_of_time(h: Harness, clock: Clock, invoice: SourceRecord) -> str:
     clock.run_out_on_poll = True
     first = h.target.deliver(INVOICES, [invoice])
@@ -104,12 +114,37 @@ def test_a_job_whose_state_expired_is_settled_by_the_look_up(h: Harness, clock: 
     invoice = _invoice(10501)
     _first_attempt_runs_out_of_time(h, clock, invoice)
     h.sim.expire_background()  # 24 hours pass: the job finished long ago, its state is gone
+    _remembered_hours_ago(h, 25)
 
     later = h.target.deliver(INVOICES, [invoice])
     assert later.delivered and _posts(h.sim, POSTS) == [202]
     [created] = h.sim.invoices
     assert h.store.get_mapping("demo", "invoices", "inv-10501").target_key == created["referenceNumber"]  # type: ignore[union-attr]
     assert _state_polls(h.sim)[-1] == 404 and _pending(h) == ""
+
+
+def test_a_job_unknown_to_visma_within_24_hours_keeps_the_invoice_parked(h: Harness, clock: Clock) -> None:
+    h.sim.slow_background(polls=5)
+    invoice = _invoice(10501)
+    _first_attempt_runs_out_of_time(h, clock, invoice)
+    h.sim.expire_background()  # a 404 although the job was queued minutes ago: it may still run
+
+    later = h.target.deliver(INVOICES, [invoice])
+    [(_, error)] = later.failed
+    assert isinstance(error, OutcomeUnknown) and "24 hours" in error.message
+    assert _posts(h.sim, POSTS) == [202] and _pending(h)  # not sent again, still remembered
+
+
+def test_an_unreadable_job_state_keeps_the_invoice_parked(h: Harness, clock: Clock) -> None:
+    h.sim.slow_background(polls=5)
+    invoice = _invoice(10501)
+    job_id = _first_attempt_runs_out_of_time(h, clock, invoice)
+    h.sim.fail_5xx(f"/v1/background/{job_id}", method="GET")  # an error page, not a job state
+
+    later = h.target.deliver(INVOICES, [invoice])
+    [(_, error)] = later.failed
+    assert isinstance(error, OutcomeUnknown) and "could not be read" in error.message
+    assert _posts(h.sim, POSTS) == [202] and _pending(h) == job_id
 
 
 def test_a_job_that_ended_without_writing_lets_the_invoice_be_sent_again(h: Harness, clock: Clock) -> None:

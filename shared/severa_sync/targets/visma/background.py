@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from severa_sync.errors import CallInfo
-from severa_sync.targets.visma.wire import error_message
+from severa_sync.errors import CallInfo, OutcomeUnknown
+from severa_sync.targets.visma.wire import Unsettled, error_message, json_or_none
 
 if TYPE_CHECKING:
     from severa_sync.targets.visma.client import VismaClient
@@ -63,12 +63,52 @@ def job_state(client: VismaClient, job_id: str) -> BackgroundOutcome | None:
             message=f"background job {job_id} state not found (expired)",
             call=client.last_call(),
         )
+    return _ended(state, job_id, client.last_call())
+
+
+@dataclass(frozen=True, slots=True)
+class JobLook:
+    """A strict look at a job an earlier invocation queued: ``gone`` when Visma.net answers 404 (it
+    does not know the job, or no longer: states are kept 24 hours), else ``outcome`` (None: running)."""
+
+    gone: bool = False
+    outcome: BackgroundOutcome | None = None
+
+
+def look_at_job(client: VismaClient, job_id: str) -> JobLook:
+    """Unlike ``job_state`` only a real 404 counts as gone: an empty, non-JSON or odd answer says
+    nothing about the job, so it is ``OutcomeUnknown`` (the invoice waits, parked), never "gone"."""
+    try:
+        response, call = client.send("GET", _state_path(job_id))
+    except Unsettled as exc:  # no answer: nothing learnt about the job
+        raise OutcomeUnknown(
+            f"the state of background job {job_id} could not be read ({exc.reason})",
+            call=exc.call,
+            detail={"background_id": job_id},
+        ) from None
+    if response.status_code == 404:
+        return JobLook(gone=True)
+    state = json_or_none(response) if response.ok else None
+    if not isinstance(state, dict):
+        raise OutcomeUnknown(
+            f"the state of background job {job_id} could not be read (HTTP {response.status_code}, "
+            "not a state object)",
+            call=call,
+            detail={"background_id": job_id},
+        )
+    return JobLook(outcome=_ended(state, job_id, call))
+
+
+def _ended(state: dict[str, Any], job_id: str, call: CallInfo | None) -> BackgroundOutcome | None:
+    """How a job ended, from its state object; None while it runs."""
+    if not isinstance(state, dict):
+        raise TypeError(f"a background state of {type(state).__name__}")  # typed by the client
     status = str(state.get("status") or "")
     if status == "Failed":
         return BackgroundOutcome(
             job_id,
             None,
-            call=client.last_call(),
+            call=call,
             message=f"background job {job_id} failed: {state.get('errorMessage') or '?'}",
         )
     if status != "Finished":
@@ -77,7 +117,7 @@ def job_state(client: VismaClient, job_id: str) -> BackgroundOutcome | None:
         job_id,
         _int(state.get("statusCode")),
         location=_header(state.get("responseHeaders"), "Location"),
-        call=client.last_call(),
+        call=call,
     )
 
 

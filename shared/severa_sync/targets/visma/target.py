@@ -15,6 +15,7 @@ until the invoice is linked; the next attempt asks the job before it looks up or
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -35,7 +36,7 @@ from severa_sync.errors import (
 from severa_sync.redaction import redact
 from severa_sync.registry import DataType
 from severa_sync.targets.visma import mapping as visma_mapping
-from severa_sync.targets.visma.background import job_state
+from severa_sync.targets.visma.background import look_at_job
 from severa_sync.targets.visma.client import VismaClient
 from severa_sync.targets.visma.wire import location_key
 from severa_sync.timeutil import utcnow
@@ -48,6 +49,8 @@ Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
 #: the ``externalReference``, ``target_key`` = the job id; "" once settled (mapping items have no
 #: delete in ``StateStore``, so a settled job is overwritten with an empty id).
 PENDING_INVOICE_JOBS = "visma-invoice-jobs"
+#: How long Visma.net keeps a background job's state (reference visma-net-api.md, row 18).
+JOB_STATE_KEPT = timedelta(hours=24)
 
 
 class VismaTarget:
@@ -251,17 +254,35 @@ class VismaTarget:
     def _settle_pending_job(self, reference: str, name: str) -> str | None:
         """Ask the background job an earlier attempt left behind, once, before any look-up or POST.
 
-        Still running: ``OutcomeUnknown`` (parked; a POST now would make a second invoice when both
-        jobs finish). Finished 2xx: the invoice it created (its ``Location``, else the look-up).
-        Failed, ended otherwise or its state expired: forgotten, and the caller's look-up decides
-        whether the invoice is sent.
+        Still running, unreadable, or unknown to Visma.net within the 24 hours it keeps job states:
+        ``OutcomeUnknown`` (parked; a POST now could make a second invoice when both jobs finish).
+        Finished 2xx: the invoice it created (its ``Location``, else the look-up). Failed, ended
+        otherwise, or gone after 24 hours (long finished): forgotten, and the caller's look-up
+        decides whether the invoice is sent.
         """
         pending = self._state.get_mapping(self._tenant, PENDING_INVOICE_JOBS, reference)
         if pending is None or not pending.target_key:
             return None
         job_id = pending.target_key
-        outcome = job_state(self._client, job_id)
         detail = {"background_id": job_id}
+        look = look_at_job(self._client, job_id)
+        if look.gone:
+            if utcnow() - pending.delivered_at < JOB_STATE_KEPT:
+                raise OutcomeUnknown(
+                    f"{name}: Visma.net does not know background job {job_id} (404) although it keeps "
+                    "job states for 24 hours; not sent again before that: parked, checked again on "
+                    "the next run",
+                    call=self._client.last_call(),
+                    detail=detail,
+                )
+            logger.warning(
+                f"{name}: background job {job_id} is older than Visma.net keeps job states; the "
+                "look-up decides whether it is sent",
+                extra=detail,
+            )
+            self._put_pending_job(reference, "")
+            return None
+        outcome = look.outcome
         if outcome is None:
             raise OutcomeUnknown(
                 f"{name}: Visma.net background job {job_id} that creates it is still running; not "
