@@ -34,7 +34,7 @@ def test_run_names_the_types_and_never_takes_secrets_as_options(capsys: pytest.C
 
 def test_state_lists_its_actions(capsys: pytest.CaptureFixture[str]) -> None:
     text = _help(capsys, "state")
-    for action in ("list", "rewind", "halts", "clear-halt", "retry-set"):
+    for action in ("list", "rewind", "halts", "clear-halt", "retry-set", "forget"):
         assert action in text
     assert "--yes" in _help(capsys, "state", "rewind") and "--to TIME" in _help(capsys, "state", "rewind")
     assert "acknowledges a schema change" in _help(capsys, "state", "clear-halt")

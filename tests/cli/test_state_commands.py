@@ -251,3 +251,63 @@ def test_aws_without_a_region_is_a_one_line_error(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     code, _, err = _run(capsys, "state", "--state", "aws", "--table", "t", "list")
     assert code == 2 and err.startswith("severa-sync: error: AWS:") and err.count("\n") == 1
+
+
+def _delivered(store: Any, guid: str, at: datetime) -> None:
+    from severa_sync.engine.ports import Mapping
+
+    store.put_mapping("demo", "accounts", guid, Mapping(guid[-4:], "hash", at, {}))
+
+
+@pytest.mark.parametrize("backend", ["file", "aws"])
+def test_forget_drops_the_deliveries_since_a_time_and_only_those(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before, after = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC)
+    with mock_aws():
+        if backend == "aws":
+            for key, value in {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "eu-west-1",
+            }.items():
+                monkeypatch.setenv(key, value)
+            client = boto3.client("dynamodb")
+            create_state_table(client, "stack-state")
+            store: Any = DynamoStateStore(client, "stack-state")
+            where = ["--state", "aws", "--table", "stack-state"]
+        else:
+            path = tmp_path / "state.json"
+            store = MemoryStateStore(path)
+            where = ["--state-file", str(path)]
+        _delivered(store, "guid-old-0001", before)
+        for i in range(30):  # more than one BatchWriteItem of 25
+            _delivered(store, f"guid-new-{i:04}", after)
+        code, out, _ = _run(
+            capsys, "state", *where, "--log-format", "json", "forget", "accounts",
+            "--delivered-since", "2026-11-18", "--yes", "--by", "ops-anna",
+        )  # fmt: skip
+        assert code == 0 and "30 accounts of tenant demo were delivered" in out and "rewind accounts" in out
+        (line,) = [json.loads(text) for text in out.splitlines() if text.startswith("{")]
+        assert (line["action"], line["count"], line["by"]) == ("deliveries_forgotten", 30, "ops-anna")
+        reopened = MemoryStateStore(tmp_path / "state.json") if backend == "file" else store
+        assert reopened.get_mapping("demo", "accounts", "guid-old-0001") is not None
+        assert reopened.get_mapping("demo", "accounts", "guid-new-0007") is None
+        assert reopened.mappings_delivered_since("demo", "accounts", before) == ["guid-old-0001"]
+
+
+def test_forget_asks_first_and_knows_only_visma_types(
+    state_file: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = MemoryStateStore(state_file)
+    _delivered(store, "guid-new-0001", datetime(2026, 11, 19, tzinfo=UTC))
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, out, _ = _run(
+        capsys, "state", "--state-file", state_file, "forget", "accounts", "--delivered-since", "2026-11-18"
+    )
+    assert code == 1 and "Nothing changed" in out
+    assert MemoryStateStore(state_file).get_mapping("demo", "accounts", "guid-new-0001") is not None
+    with pytest.raises(SystemExit):
+        main(
+            ["state", "--state-file", state_file, "forget", "hour_entries", "--delivered-since", "2026-11-18"]
+        )

@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("rewind", "move a data type's watermark back (the next run re-reads from there)"),
         ("clear-halt", "clear a halt; clearing the tenant halt acknowledges a schema change"),
         ("retry-set", "records parked after errors, with their last error"),
+        (
+            "forget",
+            "forget what was delivered to Visma.net since a time (after the ERP was restored from a "
+            "backup); the next re-read sends those records again",
+        ),
     ):
         sub = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         _state_options(sub, suppress=True)
@@ -141,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("data_type", metavar="TYPE", choices=list(registry.BY_NAME))
             sub.add_argument(
                 "--to", required=True, metavar="TIME", help="ISO time or date, UTC unless an offset is given"
+            )
+        if name == "forget":
+            sub.add_argument(
+                "data_type",
+                metavar="TYPE",
+                choices=[dt.name for dt in registry.DATA_TYPES if dt.target is registry.TargetKind.VISMA],
+            )
+            sub.add_argument(
+                "--delivered-since",
+                required=True,
+                metavar="TIME",
+                help="the backup's time: deliveries at or after it are forgotten (ISO time or date, UTC)",
             )
         if name in ("clear-halt", "retry-set"):
             sub.add_argument(
@@ -150,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=list(registry.BY_NAME),
                 help="a data type (default: the tenant halt / every type)",
             )
-        if name in ("rewind", "clear-halt"):
+        if name in ("rewind", "clear-halt", "forget"):
             sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
             sub.add_argument("--by", help="operator name recorded with the edit (default: your user name)")
 

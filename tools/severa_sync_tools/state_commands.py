@@ -114,6 +114,8 @@ def cmd_state(args: argparse.Namespace, console: Console) -> int:
             return _state_rewind(console, args, store, tenant)
         if args.action == "clear-halt":
             return _state_clear_halt(console, args, store, tenant)
+        if args.action == "forget":
+            return _state_forget(console, args, store, tenant)
         return _state_retry_set(console, store, tenant, args.data_type)
 
 
@@ -207,6 +209,43 @@ def _state_rewind(console: Console, args: argparse.Namespace, store: StateStore,
         watermark_old=previous,
         watermark_new=format_watermark(new),
         by=who,
+    )
+    return EXIT_OK
+
+
+def _state_forget(console: Console, args: argparse.Namespace, store: StateStore, tenant: str) -> int:
+    """After Visma.net was restored from a backup: what the sync delivered since then may be gone
+    there, but its mapping items still say "sent, unchanged". Forgetting them makes the next re-read
+    look each record up again (update it when found, create it when missing: never twice)."""
+    try:
+        since = parse_watermark(args.delivered_since)
+    except ValueError as exc:
+        raise CliError(f"--delivered-since: {exc}") from None
+    keys = store.mappings_delivered_since(tenant, args.data_type, since)
+    console.print(
+        f"{len(keys)} {args.data_type} of tenant {tenant} were delivered to Visma.net at or after "
+        f"{format_watermark(since)}."
+    )
+    if not keys:
+        return EXIT_OK
+    if not _confirm(console, args, "Forget their deliveries?"):
+        console.print("Nothing changed.")
+        return EXIT_FAILED
+    who = _operator(args)
+    store.forget_mappings(tenant, args.data_type, keys)
+    _operator_log(
+        args,
+        f"{len(keys)} {args.data_type} deliveries since {format_watermark(since)} forgotten by {who}",
+        "deliveries_forgotten",
+        tenant=tenant,
+        data_type=args.data_type,
+        delivered_since=format_watermark(since),
+        count=len(keys),
+        by=who,
+    )
+    console.print(
+        f"Now rewind {args.data_type} to before {format_watermark(since)} so the next run reads them "
+        f"again: severa-sync state rewind {args.data_type} --to <time>"
     )
     return EXIT_OK
 

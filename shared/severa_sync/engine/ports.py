@@ -205,6 +205,11 @@ class StateStore(Protocol):
 
     def put_mapping(self, tenant: str, data_type: str, key: str, mapping: Mapping) -> None: ...
 
+    # operator: before re-sending to a target restored from a backup ------------------------------
+    def mappings_delivered_since(self, tenant: str, data_type: str, since: datetime) -> list[str]: ...
+
+    def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Mapping:

@@ -390,6 +390,18 @@ class DynamoStateStore:
     def put_mapping(self, tenant: str, data_type: str, key: str, mapping: Mapping) -> None:
         self._table.put(tenant, t.mapping_sk(data_type, key), self._mapping_attrs(data_type, key, mapping))
 
+    def mappings_delivered_since(self, tenant: str, data_type: str, since: datetime) -> list[str]:
+        """Keys of the mappings written at or after ``since`` (one paged Query of the type's items)."""
+        prefix = t.mapping_prefix(data_type)
+        return [
+            item[t.SORT_KEY].removeprefix(prefix)
+            for item in self._table.query_prefix(tenant, prefix)
+            if _forgiving_time(item, "delivered_at") >= since
+        ]
+
+    def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None:
+        self._table.batch_delete(tenant, [t.mapping_sk(data_type, key) for key in keys])
+
     def put_mappings(self, tenant: str, data_type: str, items: dict[str, Mapping]) -> None:
         """BatchWriteItem, 25 items a call (unprocessed items written again)."""
         rows = [

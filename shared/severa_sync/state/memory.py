@@ -299,3 +299,19 @@ class MemoryStateStore:
     def put_mappings(self, tenant: str, data_type: str, items: dict[str, Mapping]) -> None:
         for key, mapping in items.items():
             self.put_mapping(tenant, data_type, key, mapping)
+
+    def mappings_delivered_since(self, tenant: str, data_type: str, since: datetime) -> list[str]:
+        prefix = f"MAP#{data_type}#"
+        with self._lock:
+            items = self._query(tenant, prefix)
+        return [
+            item["sk"].removeprefix(prefix)
+            for item in items
+            if parse_watermark(item["delivered_at"]) >= since
+        ]
+
+    def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self.items.pop((f"TENANT#{tenant}", f"MAP#{data_type}#{key}"), None)
+            self._save()

@@ -301,12 +301,17 @@ class StateTable:
 
     def batch_put(self, tenant: str, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """BatchWriteItem of ``(sk, attributes)``, 25 a call; unprocessed items are written again."""
-        for chunk in _chunks(items, BATCH_WRITE_LIMIT):
-            request: dict[str, Any] = {
-                self.name: [
-                    {"PutRequest": {"Item": self.full_item(tenant, sk, attrs)}} for sk, attrs in chunk
-                ]
-            }
+        self._batch_write(
+            [(sk, {"PutRequest": {"Item": self.full_item(tenant, sk, attrs)}}) for sk, attrs in items]
+        )
+
+    def batch_delete(self, tenant: str, sort_keys: Sequence[str]) -> None:
+        """BatchWriteItem deletes, 25 a call; unprocessed ones are sent again."""
+        self._batch_write([(sk, {"DeleteRequest": {"Key": item_key(tenant, sk)}}) for sk in sort_keys])
+
+    def _batch_write(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for chunk in _chunks(requests, BATCH_WRITE_LIMIT):
+            request: dict[str, Any] = {self.name: [write for _sk, write in chunk]}
             for attempt in range(UNPROCESSED_ATTEMPTS):
                 resp = self.call("batch_write_item", chunk[0][0], RequestItems=request)
                 request = resp.get("UnprocessedItems") or {}
