@@ -99,6 +99,10 @@ class MemoryMappings:
     def put_mapping(self, tenant: str, data_type: str, key: str, mapping: Mapping) -> None:
         self.mappings[(tenant, data_type, key)] = mapping
 
+    def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.mappings.pop((tenant, data_type, key), None)
+
 
 # -- fixtures ---------------------------------------------------------------------------------
 @dataclass

@@ -101,7 +101,7 @@ def test_a_job_still_running_is_never_sent_again_and_is_linked_once_it_finishes(
     [created] = h.sim.invoices
     assert created["externalReference"] == "10501" and len(created["invoiceLines"]) == 2
     assert h.store.get_mapping("demo", "invoices", "inv-10501").target_key == created["referenceNumber"]  # type: ignore[union-attr]
-    assert _pending(h) == ""
+    assert _pending(h) is None
     assert _posts(h.sim, POSTS) == [202]
     assert _state_polls(h.sim) == [200] * 6  # one poll per attempt, never more
 
@@ -120,7 +120,7 @@ def test_a_job_whose_state_expired_is_settled_by_the_look_up(h: Harness, clock: 
     assert later.delivered and _posts(h.sim, POSTS) == [202]
     [created] = h.sim.invoices
     assert h.store.get_mapping("demo", "invoices", "inv-10501").target_key == created["referenceNumber"]  # type: ignore[union-attr]
-    assert _state_polls(h.sim)[-1] == 404 and _pending(h) == ""
+    assert _state_polls(h.sim)[-1] == 404 and _pending(h) is None
 
 
 def test_a_job_unknown_to_visma_within_24_hours_keeps_the_invoice_parked(h: Harness, clock: Clock) -> None:
@@ -164,7 +164,7 @@ def test_a_job_that_ended_without_writing_lets_the_invoice_be_sent_again(h: Harn
     assert _posts(h.sim, POSTS) == [202, 202]  # sent again only once the first job had ended
     [created] = h.sim.invoices
     assert h.store.get_mapping("demo", "invoices", "inv-10501").target_key == created["referenceNumber"]  # type: ignore[union-attr]
-    assert _pending(h) == ""
+    assert _pending(h) is None
 
 
 def test_a_job_is_remembered_even_when_polling_it_fails(h: Harness) -> None:

@@ -18,7 +18,6 @@ machine), in microseconds per record.
 from __future__ import annotations
 
 import gc
-import hashlib
 import io
 import secrets
 import tempfile
@@ -36,7 +35,14 @@ from severa_sync.severa import schema
 from severa_sync.severa.streaming import EnvelopeReader
 from severa_sync_tools.bench.measure import Figures
 from severa_sync_tools.bench.replay import capture
-from severa_sync_tools.bench.soap_read import CHANGED_AT, CUSTOMER_TAG, NOW, OPERATION, _params_xml
+from severa_sync_tools.bench.soap_read import (
+    CHANGED_AT,
+    CUSTOMER_TAG,
+    NOW,
+    OPERATION,
+    _params_xml,
+    floor_record,
+)
 
 _text_of = attrgetter("text")
 _tag_of = attrgetter("tag")
@@ -71,10 +77,8 @@ def _dict_and_hash(data: bytes, *, tags: bool = False) -> int:
     for elem in _records(data):
         if tags:
             list(map(_tag_of, elem))
-        texts = list(map(_text_of, elem))
-        record = dict(zip(NAMES, texts, strict=True))
-        content = "\x1f".join([text or "" for text in texts]).encode()
-        count += bool(record["GUID"] and hashlib.blake2b(content, digest_size=16).hexdigest())
+        record, content_hash = floor_record(elem, NAMES)
+        count += bool(record["GUID"] and content_hash)
     return count
 
 

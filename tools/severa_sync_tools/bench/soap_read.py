@@ -18,12 +18,14 @@ A fourth row reads straight from the simulator, which builds the XML as it sends
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -126,15 +128,21 @@ def case_iterparse(url: str, expected: int) -> Figures:
     return _figures(count, expected, count, seconds, before)
 
 
-def case_floor(url: str, expected: int) -> Figures:
-    import hashlib
-    from operator import attrgetter
+_TEXT_OF = attrgetter("text")
 
+
+def floor_record(elem: Any, names: Sequence[str]) -> tuple[dict[str, str | None], str]:
+    """The typed floor's work on one record: each member's text, a dict, a blake2b content hash."""
+    texts = list(map(_TEXT_OF, elem))
+    content = "\x1f".join([text or "" for text in texts]).encode()
+    return dict(zip(names, texts, strict=True)), hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def case_floor(url: str, expected: int) -> Figures:
     import requests
     from lxml import etree
 
     names = [member.name for member in schema.ENTITIES["Customer"]]
-    text_of = attrgetter("text")
     body, headers = soap_request(OPERATION, _params_xml(), Secret(os.environ[KEY_VARIABLE]))
     before = current_rss_mb()
     started = time.perf_counter()
@@ -144,10 +152,7 @@ def case_floor(url: str, expected: int) -> Figures:
         for _event, elem in etree.iterparse(
             response.raw, events=("end",), tag=CUSTOMER_TAG, resolve_entities=False, no_network=True
         ):
-            texts = list(map(text_of, elem))
-            record = dict(zip(names, texts, strict=True))
-            content = "\x1f".join([text or "" for text in texts]).encode()
-            content_hash = hashlib.blake2b(content, digest_size=16).hexdigest()
+            record, content_hash = floor_record(elem, names)
             count += 1
             with_guid += bool(record["GUID"] and content_hash)
             elem.clear(keep_tail=False)

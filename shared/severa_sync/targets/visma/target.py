@@ -46,8 +46,7 @@ logger = Logger(service="severa-sync", child=True)
 Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
 
 #: Mapping-store namespace of invoice writes queued on the background API and not seen to end: key =
-#: the ``externalReference``, ``target_key`` = the job id; "" once settled (mapping items have no
-#: delete in ``StateStore``, so a settled job is overwritten with an empty id).
+#: the ``externalReference``, ``target_key`` = the job id; deleted once the job is settled.
 PENDING_INVOICE_JOBS = "visma-invoice-jobs"
 #: How long Visma.net keeps a background job's state (reference visma-net-api.md, row 18).
 JOB_STATE_KEPT = timedelta(hours=24)
@@ -237,7 +236,7 @@ class VismaTarget:
 
         def remember(job_id: str) -> None:
             queued.append(job_id)
-            self._put_pending_job(reference, job_id)
+            self._remember_job(reference, job_id)
 
         key = self._client.create(
             "/v2/customerinvoice",
@@ -248,7 +247,7 @@ class VismaTarget:
             on_accepted=remember,
         )
         if queued:
-            self._put_pending_job(reference, "")  # linked: nothing is pending any more
+            self._forget_job(reference)  # linked: nothing is pending any more
         return key, extra
 
     def _settle_pending_job(self, reference: str, name: str) -> str | None:
@@ -261,7 +260,7 @@ class VismaTarget:
         decides whether the invoice is sent.
         """
         pending = self._state.get_mapping(self._tenant, PENDING_INVOICE_JOBS, reference)
-        if pending is None or not pending.target_key:
+        if pending is None:
             return None
         job_id = pending.target_key
         detail = {"background_id": job_id}
@@ -280,7 +279,7 @@ class VismaTarget:
                 "look-up decides whether it is sent",
                 extra=detail,
             )
-            self._put_pending_job(reference, "")
+            self._forget_job(reference)
             return None
         outcome = look.outcome
         if outcome is None:
@@ -304,29 +303,23 @@ class VismaTarget:
                 f"{name} was created by an earlier background job: linked, not created again",
                 extra=redact({"reference_number": key, **detail}),
             )
-            self._put_pending_job(reference, "")
+            self._forget_job(reference)
             return key
         logger.warning(
             f"{name}: the earlier background job ended without creating it; looked up before it is "
             "sent again",
             extra=redact({"status": outcome.status, "reason": outcome.message, **detail}),
         )
-        self._put_pending_job(reference, "")
+        self._forget_job(reference)
         return None
 
-    def _put_pending_job(self, reference: str, job_id: str) -> None:
-        """Remember (``job_id``) or forget ("") the background job writing this invoice."""
-        self._state.put_mapping(
-            self._tenant,
-            PENDING_INVOICE_JOBS,
-            reference,
-            Mapping(
-                target_key=job_id,
-                content_hash="",
-                delivered_at=utcnow(),
-                extra={"external_reference": reference} if job_id else {},
-            ),
-        )
+    def _remember_job(self, reference: str, job_id: str) -> None:
+        """The background job writing this invoice, kept until the invoice is linked."""
+        mapping = Mapping(job_id, "", utcnow(), {"external_reference": reference})
+        self._state.put_mapping(self._tenant, PENDING_INVOICE_JOBS, reference, mapping)
+
+    def _forget_job(self, reference: str) -> None:
+        self._state.forget_mappings(self._tenant, PENDING_INVOICE_JOBS, [reference])
 
     def find_invoice(self, external_reference: str) -> str | None:
         """Visma.net reference number of the invoice carrying this ``externalReference``, if any."""
