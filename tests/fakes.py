@@ -9,7 +9,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from severa_sync.engine.ports import Alert, Delivery, SourceRecord, Versions, Window
+from severa_sync.engine.ports import (
+    Alert,
+    Delivery,
+    Found,
+    Lookup,
+    RetryItem,
+    SourceRecord,
+    Versions,
+    Window,
+)
 from severa_sync.errors import CallInfo, SeveraUnavailable, SyncError, TargetRejected
 from severa_sync.registry import DataType
 
@@ -55,7 +64,13 @@ class FakeSource:
     #: ... or raises this error.
     fail_by_key: dict[str, SyncError] = field(default_factory=dict)
     reads: list[Window] = field(default_factory=list)
+    #: Serve ``read_waiting`` (off: the queue is empty, as for the tests written before it).
+    queue: bool = False
+    queue_reads: list[int] = field(default_factory=list)  # the limit of each queue read
+    not_ready: SyncError | None = None  # check_ready raises this
     fallback_reads: list[Window] = field(default_factory=list)
+    #: How often the engine told the source to forget its previous call (once per invocation).
+    forgotten: int = 0
 
     def put(self, key: str, at: datetime, content: str = "v1", event_at: datetime | None = None) -> None:
         self.rows[key] = FakeRow(key, at, content, event_at or at)
@@ -76,7 +91,8 @@ class FakeSource:
         picked = [
             make_record(r, with_change_time=dt.has_change_time) for r in self.rows.values() if inside(r)
         ]
-        if self.too_big_over is not None and len(picked) > self.too_big_over:
+        # A read past the size cap (the smallest window, a type without a fallback) is never too big.
+        if self.too_big_over is not None and len(picked) > self.too_big_over and not window.past_size_cap:
             from severa_sync.errors import SeveraResponseTooLarge
 
             raise SeveraResponseTooLarge("too big", call=CallInfo("severa", dt.read_operation, {}))
@@ -96,7 +112,9 @@ class FakeSource:
 
     def read_fallback(self, dt: DataType, window: Window) -> Iterator[SourceRecord]:
         self.fallback_reads.append(window)
-        everything = Window(window.start.replace(year=1990), window.end)
+        # Paged reads (accounts) are read page by page, past the size cap, like the real source.
+        past_cap = window.past_size_cap or not dt.fallback_windows
+        everything = Window(window.start.replace(year=1990), window.end, past_size_cap=past_cap)
         return iter(self._select(dt, everything, by_event=window.end is not None))
 
     def read_by_key(self, dt: DataType, key: str) -> SourceRecord | None:
@@ -104,6 +122,32 @@ class FakeSource:
             raise error
         row = None if key in self.gone_by_key else self.rows.get(key)
         return make_record(row, with_change_time=dt.has_change_time) if row else None
+
+    def check_ready(self, dt: DataType) -> None:
+        if self.not_ready is not None:
+            raise self.not_ready
+
+    def read_waiting(
+        self, dt: DataType, limit: int, *, past_size_cap: bool = False
+    ) -> Iterator[SourceRecord]:
+        """With ``queue`` on: rows not yet acknowledged nor gone, in insertion order, ``limit`` at most."""
+        self.queue_reads.append(limit)
+        if not self.queue or dt.queue_operation is None:
+            return iter(())
+        waiting = [
+            r for k, r in self.rows.items() if k not in self.acknowledged and k not in self.gone_by_key
+        ]
+        return iter([make_record(r, with_change_time=dt.has_change_time) for r in waiting[:limit]])
+
+    def look_up_parked(self, dt: DataType, item: RetryItem) -> Lookup:
+        if error := self.fail_by_key.get(item.key):
+            raise error
+        if item.key in self.gone_by_key:
+            return Lookup(Found.SETTLED, evidence="status moved on")
+        row = self.rows.get(item.key)
+        if row is None:
+            return Lookup(Found.NOT_FOUND, evidence="not found by GUID")
+        return Lookup(Found.PENDING, make_record(row, with_change_time=dt.has_change_time))
 
     def acknowledge(self, dt: DataType, record: SourceRecord) -> str | None:
         if dt.name != "invoices":
@@ -114,6 +158,9 @@ class FakeSource:
     def last_call(self) -> CallInfo | None:
         return CallInfo("severa", "fake/read", {"since": "..."})
 
+    def forget_last_call(self) -> None:
+        self.forgotten += 1
+
 
 @dataclass
 class MemoryTarget:
@@ -123,15 +170,21 @@ class MemoryTarget:
     writes: list[str] = field(default_factory=list)
     reject: set[str] = field(default_factory=set)
     flushes: list[Window | None] = field(default_factory=list)
+    #: Like the S3 target: deliver() only buffers, flush() writes.
+    buffers_until_flush: bool = False
     #: Raise this error (once) when asked to deliver this key, after delivering the ones before it.
     raise_at: dict[str, SyncError] = field(default_factory=dict)
+    #: Fail this key with this per-record error (every time), like ``reject`` with a chosen error.
+    fail_with: dict[str, SyncError] = field(default_factory=dict)
 
     def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
         out = Delivery()
         for record in records:
             if error := self.raise_at.pop(record.key, None):
                 raise error
-            if record.key in self.reject:
+            if record.key in self.fail_with:
+                out.failed.append((record, self.fail_with[record.key]))
+            elif record.key in self.reject:
                 out.failed.append((record, TargetRejected(f"rejected {record.key}")))
             elif self.store.get(record.key) == record.content_hash:
                 out.skipped.append(record)

@@ -94,12 +94,33 @@ class TimeBudgetSpent(SyncError):
     disposition = Disposition.RETRY_LATER
 
 
+class LockLost(SyncError):
+    """The run's lease ran out and another invocation took the lock: this one stops before it
+    writes anything more (the holder does the work). A lease shorter than a run's life causes it."""
+
+    code = "lock_lost"
+
+
 # --- configuration ---------------------------------------------------------------------------
 class ConfigError(SyncError):
     """Invalid or missing configuration: fails fast, names the field, nothing runs."""
 
     code = "invalid_configuration"
     alert_kind = "configuration"
+
+
+class InvoiceStatusUnknown(ConfigError):
+    """The configured invoice statuses are not the tenant's (localized or renamed in Severa).
+
+    Raised before any invoice is read: reading with a status name Severa does not have finds
+    nothing and would look like "no invoices". The message lists the tenant's real names."""
+
+    code = "invoice_status_unknown"
+
+    @property
+    def alert_summary(self) -> str:
+        # Status names are the tenant's configuration, not customer data: the alert may show them.
+        return f"The run stopped before reading invoices: {self.message}."
 
 
 # --- source (Severa) -------------------------------------------------------------------------
@@ -190,6 +211,14 @@ class SeveraUnavailable(SeveraError):
     disposition = Disposition.RETRY_LATER
 
 
+class SeveraUnreachable(SeveraError):
+    """The configured host does not resolve, or refuses connections, after a few short tries: a
+    wrong URL or a DNS/firewall change, not maintenance. Reported at once, with the host name."""
+
+    code = "severa_unreachable"
+    alert_kind = "connection"
+
+
 class SeveraResponseTooLarge(SeveraError):
     """The answer passed the size limit: the engine splits the window or falls back."""
 
@@ -203,11 +232,44 @@ class SeveraTimeout(SeveraUnavailable):
     code = "severa_timeout"
 
 
+class SeveraPagesShifting(SeveraError):
+    """A paged read (``GetAllCustomers``) kept finding its rows shifted by deletions: tried again
+    after the wait, when the deleting is over."""
+
+    code = "severa_pages_shifting"
+    disposition = Disposition.RETRY_LATER
+
+
 class SeveraMalformedResponse(SeveraError):
-    """Malformed or truncated XML. Retried later: a cut connection looks exactly like this."""
+    """A complete answer that is not a well-formed Severa SOAP answer (broken XML, a DTD, no response
+    element). Not maintenance: waiting does not mend it, so the run stops with its own alert and the
+    next scheduled run tries again. (Characters XML 1.0 forbids are tolerated, never this error.)"""
 
     code = "severa_malformed_response"
+    alert_kind = "malformed_answer"
+
+
+class SeveraAnswerCutShort(SeveraError):
+    """The connection broke while the answer was arriving (fewer bytes than announced, a broken
+    chunked stream): a transport failure, tried again after the wait like unavailability."""
+
+    code = "severa_answer_cut_short"
     disposition = Disposition.RETRY_LATER
+
+
+class SeveraRecordUndecodable(SeveraError):
+    """One record of an answer has a member that is not of its declared type: that record is
+    parked under its GUID and the rest of the answer is delivered."""
+
+    code = "severa_record_undecodable"
+    disposition = Disposition.PER_RECORD
+
+
+class SeveraEndpointNotSoap(SeveraError, ConfigError):
+    """The Severa URL answers with something that is not SOAP (an HTML page with HTTP 200: a wrong
+    URL, a login or proxy page). A configuration error: it stops the first run and names the URL."""
+
+    code = "severa_endpoint_not_soap"
 
 
 class SchemaVersionChanged(SyncError):
@@ -231,6 +293,16 @@ class TargetRejected(TargetError):
     disposition = Disposition.PER_RECORD
 
 
+class ForeignDocument(TargetError):
+    """Visma.net already holds a document under the key this record would use (customer number,
+    project id, invoice externalReference), severa-sync did not create it and it does not match
+    the record by the adoption rule (docs/operations.md, "what adoption accepts"). It is neither
+    adopted nor changed: the record is parked (and so alerted) until a person resolves it."""
+
+    code = "foreign_document_in_visma"
+    disposition = Disposition.PER_RECORD
+
+
 class MappingError(SyncError):
     """A record cannot be mapped to the target's shape (missing customer number, bad VAT...)."""
 
@@ -249,6 +321,23 @@ class TargetUnavailable(TargetError):
     code = "target_unavailable"
 
 
+class ExportFileUnreadable(TargetError):
+    """An existing S3 export file is not JSON Lines (a line is not a JSON object). Alerted: a file
+    that cannot be merged stops its type until it is replaced. The way out is in the message: the
+    next run that re-reads the file's day or week replaces it whole without reading it."""
+
+    code = "export_file_unreadable"
+    alert_kind = "export_file_unreadable"
+
+
+class DayUnreadable(SeveraError):
+    """One day of hour entries is over Severa's answer limit (or too slow) even read alone. Raised
+    at the end of a run whose other days were all exported; the day is re-read by the next run."""
+
+    code = "day_unreadable"
+    alert_kind = "day_unreadable"
+
+
 class TargetQuotaExhausted(TargetError):
     code = "target_quota_exhausted"
     alert_kind = "quota"
@@ -260,6 +349,15 @@ class ChangedDuringTransfer(SyncError):
     alerted, for an operator to reconcile (docs/operations.md)."""
 
     code = "invoice_changed_after_transfer"
+    disposition = Disposition.PER_RECORD
+
+
+class InvoiceNotConfirmed(SyncError):
+    """An invoice written to Visma.net could not be read again from Severa (NotFound by GUID and
+    by number) to confirm it is unchanged: not marked transferred on no evidence; parked, and
+    confirmed by the next run's re-read."""
+
+    code = "invoice_not_confirmed"
     disposition = Disposition.PER_RECORD
 
 

@@ -81,7 +81,12 @@ def handle(
 
     runtime.deadline.remaining = remaining  # adapters built once share this invocation's clock
     result = engine.run(
-        data_type, attempt=request.attempt, run_id=request.run_id, remaining_seconds=remaining
+        data_type,
+        attempt=request.attempt,
+        run_id=request.run_id,
+        remaining_seconds=remaining,
+        # Names this invocation in its lock: a retry of the same run id is another invocation.
+        invocation_id=context.aws_request_id,
     )
     answer = {**result.as_dict(), **base}
     if result.status in (RunStatus.RETRY_LATER, RunStatus.PARTIAL) and request.source != "retry":

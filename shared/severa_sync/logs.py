@@ -26,6 +26,7 @@ from severa_sync.timeutil import iso_seconds, local, utcnow
 
 SERVICE = "severa-sync"
 TRAIL_LENGTH = 12
+NO_CALL = "none"
 
 logger = Logger(service=SERVICE)
 
@@ -105,7 +106,8 @@ class RunLog:
             **self._stamp(),
             **detail,
             "code_location": code_location(exc),
-            "previous_call": previous_call.as_log() if previous_call else None,
+            # Said outright when there was none, so a reader never assumes a call that was not made.
+            "previous_call": previous_call.as_log() if previous_call else NO_CALL,
             "trail": list(self._trail),
             "api_user": self._api_user.model_dump(),
             **{k: v for k, v in fields.items() if v is not None},

@@ -54,6 +54,15 @@ class DataType:
     fallback_windows: bool = False
     #: Windows cover whole weeks in the tenant's time zone (weekly export files are replaced whole).
     align_weeks: bool = False
+    #: Exported as an image by day (``engine.images``): the SINCE read only says which days changed;
+    #: those days and the reconciliation span are read whole by date and their files replaced.
+    day_images: bool = False
+    #: Every run re-reads the reconciliation span (``types.<name>.reconcile_months``): deletions,
+    #: GUID changes and late commits there reach the exports, which change times cannot show.
+    reconciles: bool = False
+    #: Read of the records waiting in the source's queue, every run, whatever the watermark
+    #: (invoices: the source status is the queue; engine/invoice_queue.py).
+    queue_operation: str | None = None
 
     @property
     def function_logical_id(self) -> str:
@@ -105,6 +114,7 @@ DATA_TYPES: tuple[DataType, ...] = (
         window_kind=WindowKind.RANGE,
         by_key_operation="IInvoice/GetInvoiceByGUID",
         fallback_operation=None,
+        queue_operation="IInvoice/GetInvoicesByStatus",
         target=TargetKind.VISMA,
         default_schedule="cron(30 4 * * ? *)",
         depends_on=("accounts", "cases"),
@@ -124,9 +134,11 @@ DATA_TYPES: tuple[DataType, ...] = (
         default_window=timedelta(days=7),
         default_overlap=MINUTES_2,
         fallback_windows=True,
-        # The fallback reads by date, the watermark after it is a change time: an entry dated ahead
-        # and not read now would never be read again. Read a year ahead, in one window.
+        # Days are read by date, the watermark is a change time: an entry dated ahead and not read
+        # now would wait for its next change. The reconciliation reads a year ahead, in one window.
         lookahead=timedelta(days=366),
+        day_images=True,
+        reconciles=True,
     ),
     DataType(
         name="absences",
@@ -139,11 +151,13 @@ DATA_TYPES: tuple[DataType, ...] = (
         default_schedule="cron(0 2 ? * MON *)",
         depends_on=(),
         default_window=timedelta(days=7),
-        # Absences are read by their own dates, not by change time: re-read four weeks back so
-        # late edits reach the salary files; weekly files are replaced whole, never appended.
+        # Absences are read by their own dates, not by change time: re-read four weeks back, and at
+        # least the reconciliation span, so late edits reach the salary files; weekly files are
+        # replaced whole, never appended.
         default_overlap=timedelta(weeks=4),
         lookahead=timedelta(weeks=4),
         align_weeks=True,
+        reconciles=True,
     ),
 )
 

@@ -1,7 +1,8 @@
 """Composition root: builds the engine and its adapters once per process from the environment.
 
-Lambda reads ``SEVERA_SYNC_CONFIG``/``SEVERA_SYNC_CONFIG_PARAMETER`` (tenant configuration) and the
-stack's resources (``STATE_TABLE``, ``ALERT_TOPIC_ARN``, ``RETRY_STATE_MACHINE_ARN``). The local run
+Lambda reads the tenant document from the SSM parameter ``SEVERA_SYNC_CONFIG_PARAMETER`` (local runs:
+inline ``SEVERA_SYNC_CONFIG``) on every invocation, through the powertools cache, keeping the last good
+one (``config_store``); and the stack's resources (``STATE_TABLE``, ``ALERT_TOPIC_ARN``, ``RETRY_STATE_MACHINE_ARN``). The local run
 sets the same variables (moto server through ``AWS_ENDPOINT_URL``, simulators as endpoints), or picks
 the embedded state store with ``STATE_BACKEND=local``. Adapters are built lazily per target so a
 hour-entries function never needs Visma.net credentials.
@@ -18,7 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from severa_sync import registry
-from severa_sync.config import TenantConfig, load_from_environment
+from severa_sync.config import TenantConfig
+from severa_sync.config_store import ALERT_KIND as CONFIG_ALERT_KIND
+from severa_sync.config_store import LastGoodConfig, Rejection, config_reader
 from severa_sync.engine.engine import SyncEngine
 from severa_sync.engine.ports import Alerts, Source, StateStore, Target
 from severa_sync.errors import ConfigError, MappingError
@@ -190,12 +193,74 @@ class _NoAlerts:
         logger.warning(f"Alert (no topic configured): {alert.kind}: {alert.summary}")
 
 
+@dataclass
+class _Container:
+    """What one Lambda container keeps between invocations: the last good config and its runtime."""
+
+    settings: RuntimeSettings
+    config: LastGoodConfig
+    runtime: Runtime | None = None
+
+
 @functools.cache
+def _container() -> _Container:
+    settings = RuntimeSettings.from_environment()
+    read, origin = config_reader(os.environ)
+    on_rejected = functools.partial(report_rejected_config, settings)
+    return _Container(settings, LastGoodConfig(read, origin=origin, on_rejected=on_rejected))
+
+
 def get_runtime() -> Runtime:
-    """Built once per Lambda container (warm starts reuse clients and the token cache)."""
-    return build_runtime(RuntimeSettings.from_environment(), load_from_environment())
+    """Built once per container (warm starts reuse clients and the token cache), and built anew,
+    whole, when the configuration document changed and validated."""
+    container = _container()
+    config = container.config.current()
+    if container.runtime is None or container.runtime.config != config:
+        container.runtime = build_runtime(container.settings, config)
+    return container.runtime
+
+
+def report_rejected_config(settings: RuntimeSettings, rejection: Rejection) -> None:
+    """One error line and one alert per rejected document; a failed alert is logged, never raised."""
+    from severa_sync.logs import logger
+
+    error = rejection.error
+    logger.error(
+        f"Configuration rejected: {rejection.summary}",
+        extra={
+            "action": "configuration_rejected",
+            "kept_last_good": rejection.kept_last_good,
+            **error.as_log(),
+        },
+    )
+    if settings.STATE_BACKEND != "dynamodb" or not settings.ALERT_TOPIC_ARN:
+        return
+    import boto3
+
+    from severa_sync.alerts.sns import SnsAlerts
+    from severa_sync.engine.ports import Alert
+    from severa_sync.timeutil import utcnow
+
+    now = utcnow()  # the tenant's zone is in the document that did not validate
+    alert = Alert(
+        kind=CONFIG_ALERT_KIND,
+        tenant=rejection.tenant,
+        data_type=None,
+        summary=rejection.summary,
+        run_id="none (no run started)",
+        at_utc=now,
+        at_local=now,
+        logs_query=(
+            "fields @timestamp, @log, error_message, kept_last_good "
+            '| filter action = "configuration_rejected" | sort @timestamp desc'
+        ),
+    )
+    try:
+        SnsAlerts(boto3.client("sns"), settings.ALERT_TOPIC_ARN).publish(alert)
+    except Exception as exc:  # SNS down or not allowed: the error line above is then the alert
+        logger.error(f"Could not send the {CONFIG_ALERT_KIND} alert: {exc}", extra={"action": "alert_failed"})
 
 
 def reset_runtime() -> None:
     """Forget the cached runtime (tests and the local run switch environments)."""
-    get_runtime.cache_clear()
+    _container.cache_clear()

@@ -18,6 +18,8 @@ class RunMetrics:
     duration_seconds: float
     lag_seconds: float | None
     run_failed: bool
+    #: Re-read by the overlap and dropped: fetched = delivered + skipped + failed + dropped_overlap.
+    dropped_overlap: int = 0
 
 
 class Telemetry(Protocol):
@@ -48,6 +50,7 @@ class EmfTelemetry:
         emf.add_metric(name="RecordsDelivered", unit=MetricUnit.Count, value=metrics.delivered)
         emf.add_metric(name="RecordsSkipped", unit=MetricUnit.Count, value=metrics.skipped)
         emf.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=metrics.failed)
+        emf.add_metric(name="RecordsDroppedOverlap", unit=MetricUnit.Count, value=metrics.dropped_overlap)
         emf.add_metric(name="RunDuration", unit=MetricUnit.Seconds, value=metrics.duration_seconds)
         emf.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1 if metrics.run_failed else 0)
         if metrics.lag_seconds is not None:

@@ -7,7 +7,7 @@ Precision is kept exactly: a watermark is never rounded (rounding up loses recor
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -46,3 +46,16 @@ def local(value: datetime, zone: ZoneInfo) -> datetime:
 def iso_seconds(value: datetime) -> str:
     """Second-precision ISO string with offset, for log lines."""
     return value.isoformat(timespec="seconds")
+
+
+def readable_duration(value: timedelta) -> str:
+    """``1 day``, ``6 hours``, ``1 hour 30 minutes``, ``45 seconds``: for people, never ``1 day, 0:00:00``."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "0 seconds"
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}" + ("" if count == 1 else "s"))
+    return " ".join(parts[:2])  # two units are enough to read a window or a wait

@@ -69,6 +69,7 @@ def test_the_alert_email_is_a_postcard(topic: tuple[Any, str]) -> None:
         "When (UTC):    2026-11-21T05:30:07+00:00",
         "When (local):  2026-11-21T07:30:07+02:00 (Europe/Helsinki)",
         "Run id:        run-42",
+        "What to do:    see docs/operations.md#retries_exhausted (the runbook)",
         "",
         "CloudWatch Logs Insights query for the details:",
         QUERY,
@@ -135,10 +136,23 @@ def test_format_alert_renders_nothing_but_the_fields(
         "When (UTC):",
         "When (local):",
         "Run id:",
+        "What to do:    see docs/operations.md#",
         "",
         "CloudWatch Logs Insights query for the details:",
     ]
-    sources = [kind.replace("_", " "), "", tenant, data_type or "all", summary, None, None, run_id, "", ""]
+    sources = [
+        kind.replace("_", " "),
+        "",
+        tenant,
+        data_type or "all",
+        summary,
+        None,
+        None,
+        run_id,
+        None,
+        "",
+        "",
+    ]
     for line, label, source in zip(lines, labels, sources, strict=False):
         assert line.startswith(label)
         value = line.removeprefix(label).strip()

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import SourceRecord, Window
-from severa_sync.errors import ConfigError, MappingError, TargetError, TargetUnavailable
+from severa_sync.errors import ConfigError, MappingError, TargetError
 from severa_sync.state.dynamodb import DynamoStateStore, StateStoreUnavailable
 from severa_sync.targets.s3 import S3ExportTarget, covered_weeks
 
@@ -233,16 +233,21 @@ def test_a_concurrent_writer_is_merged_not_overwritten(s3: Any, target: S3Export
     assert guids(s3, day_key("2026-11-20")) == ["theirs", "ours"]
 
 
-def test_s3_errors_are_target_unavailable_with_the_call(store: DynamoStateStore, clock: Clock) -> None:
+def test_a_missing_bucket_is_a_configuration_error_with_the_call(
+    store: DynamoStateStore, clock: Clock
+) -> None:
+    # Issue 12 item 6: not "S3 unavailable": export_bucket names a bucket that does not exist.
     s3 = boto3.client("s3", region_name=REGION)  # no bucket
     target = S3ExportTarget(s3, store, TenantConfig(tenant="acme", export_bucket=BUCKET), clock=clock)
     target.deliver(HOURS, [entry("e1", "2026-11-20")])
-    with pytest.raises(TargetUnavailable) as caught:
+    with pytest.raises(ConfigError) as caught:
         target.flush(HOURS, None)
+    assert caught.value.alert_kind == "configuration"
     call = caught.value.call
     assert call is not None and (call.system, call.operation, call.status) == ("s3", "GetObject", 404)
     assert call.params == {"bucket": BUCKET, "key": day_key("2026-11-20")}
     assert "NoSuchBucket" in caught.value.message and target.last_call() == call
+    assert BUCKET in caught.value.message and "export_bucket" in caught.value.message
 
 
 def test_kms_encryption_and_an_unparsable_existing_file(

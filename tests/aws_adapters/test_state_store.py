@@ -112,7 +112,7 @@ def test_unparsable_hand_typed_watermark_is_a_config_error_naming_it(
 
 def test_resume_window_and_attempts(store: DynamoStateStore) -> None:
     resume = {"mode": "fallback", "cursor": "2026-11-01T00:00:00Z", "recent": ["a", "b"], "ratio": 0.5}
-    store.save_resume(TENANT, "hour_entries", resume, window_seconds=86400)
+    assert store.save_resume(TENANT, "hour_entries", resume, expected_raw=None, window_seconds=86400)
     store.set_unavailable_attempts(TENANT, "hour_entries", 3)
     state = store.read_watermark(TENANT, "hour_entries")
     assert (state.watermark, state.resume, state.window_seconds, state.unavailable_attempts) == (
@@ -128,15 +128,28 @@ def test_resume_window_and_attempts(store: DynamoStateStore) -> None:
     raw = store.read_watermark(TENANT, "hour_entries").raw
     assert store.write_watermark(TENANT, "hour_entries", when, expected_raw=raw, run_id="r")
     assert store.read_watermark(TENANT, "hour_entries").resume is None
-    store.save_resume(TENANT, "hour_entries", {"x": 1})
-    store.save_resume(TENANT, "hour_entries", None)
+    assert store.save_resume(TENANT, "hour_entries", {"x": 1}, expected_raw=raw)
+    assert store.save_resume(TENANT, "hour_entries", None, expected_raw=raw)
     assert store.read_watermark(TENANT, "hour_entries").resume is None
     assert store.read_watermark(TENANT, "hour_entries").window_seconds == 86400
 
 
 def test_oversized_resume_is_refused(store: DynamoStateStore) -> None:
     with pytest.raises(StateStoreUnavailable, match="larger than"):
-        store.save_resume(TENANT, "accounts", {"recent": ["x" * 100] * 1000})
+        store.save_resume(TENANT, "accounts", {"recent": ["x" * 100] * 1000}, expected_raw=None)
+
+
+def test_a_resume_point_is_not_saved_over_a_rewind(store: DynamoStateStore) -> None:
+    """A run's resume point belongs to the watermark it read: after an operator's rewind it is
+    refused (the run then says it kept the hand-set value), and the rewind's removal stands."""
+    start = datetime(2026, 11, 10, tzinfo=UTC)
+    assert store.write_watermark(TENANT, "accounts", start, expected_raw=None, run_id="r")
+    raw = store.read_watermark(TENANT, "accounts").raw
+    store.rewind(TENANT, "accounts", start - timedelta(days=3), by="alice")
+    assert not store.save_resume(TENANT, "accounts", {"mode": "fallback"}, expected_raw=raw)
+    assert not store.save_resume(TENANT, "accounts", {"mode": "fallback"}, expected_raw=None)
+    after = store.read_watermark(TENANT, "accounts")
+    assert after.resume is None and after.watermark == start - timedelta(days=3)
 
 
 def test_record_run_is_a_readable_map(store: DynamoStateStore, dynamodb: Any) -> None:
@@ -177,7 +190,7 @@ def test_lock_lifecycle(store: DynamoStateStore, dynamodb: Any, clock: Clock) ->
     assert store.acquire_lock(TENANT, "accounts", "run-a", 900)
     assert not store.acquire_lock(TENANT, "accounts", "run-b", 900)
     assert store.acquire_lock(TENANT, "cases", "run-b", 900)  # locks are per data type
-    assert store.acquire_lock(TENANT, "accounts", "run-a", 900)  # the same run may take it again
+    assert store.acquire_lock(TENANT, "accounts", "run-a", 900)  # its own token may take it again
     item = raw_item(dynamodb, "LOCK#accounts")
     assert item["owner"] == {"S": "run-a"}
     assert item["expires_at"] == {"N": str(int(clock.now.timestamp()) + 900)}
@@ -191,6 +204,22 @@ def test_lock_lifecycle(store: DynamoStateStore, dynamodb: Any, clock: Clock) ->
     store.release_lock(TENANT, "accounts", "run-a")
     assert store.acquire_lock(TENANT, "accounts", "run-b", 900)
     store.release_lock(TENANT, "accounts", "run-a")  # releasing a lock one lost is harmless
+
+
+def test_a_lock_belongs_to_one_invocation_not_to_its_run_id(
+    store: DynamoStateStore, dynamodb: Any, clock: Clock
+) -> None:
+    """Two live attempts of one run (a Step Functions retry while the first still runs) carry the
+    same run id and different tokens: the second is refused until the first releases it."""
+    assert store.acquire_lock(TENANT, "invoices", "req-1:aaaa", 900, run_id="invoices-run-1")
+    assert not store.acquire_lock(TENANT, "invoices", "req-2:bbbb", 900, run_id="invoices-run-1")
+    item = raw_item(dynamodb, "LOCK#invoices")
+    assert item["owner"] == {"S": "req-1:aaaa"} and item["run_id"] == {"S": "invoices-run-1"}
+    assert not store.renew_lock(TENANT, "invoices", "req-2:bbbb", 900)
+    store.release_lock(TENANT, "invoices", "req-2:bbbb")  # not its lock: nothing happens
+    assert not store.acquire_lock(TENANT, "invoices", "req-2:bbbb", 900, run_id="invoices-run-1")
+    store.release_lock(TENANT, "invoices", "req-1:aaaa")
+    assert store.acquire_lock(TENANT, "invoices", "req-2:bbbb", 900, run_id="invoices-run-1")
 
 
 def test_expired_lease_can_be_taken_over(store: DynamoStateStore, clock: Clock) -> None:

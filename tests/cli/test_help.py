@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from severa_sync import registry
@@ -54,3 +56,19 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]
         main(argv)
     assert exited.value.code == 2
     assert "usage: severa-sync" in capsys.readouterr().err
+
+
+def test_simulate_help_shows_every_simulator_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 12 item 8: a reader of `simulate --help` learns every option the simulators take.
+    from severa_sync_tools.simulators.severa.cli import _parser
+    from severa_sync_tools.simulators.visma.cli import main as visma_main
+
+    text = _help(capsys, "simulate")
+    with pytest.raises(SystemExit):
+        visma_main(["--help"])
+    visma_help = capsys.readouterr().out
+    options = {o for a in _parser()._actions for o in a.option_strings if o.startswith("--")}
+    options |= set(re.findall(r"(--[a-z-]+)", visma_help))
+    for option in options - {"--help", "--port"}:
+        assert option in text, option
+    assert "AWS_ENDPOINT_URL" in text and "/webservice/S3/API.svc" in text

@@ -102,11 +102,22 @@ def _answer(status: str) -> dict[str, Any]:
     return {**result.as_dict(), "data_type": "invoices", "function_name": "stack-invoices"}
 
 
-def _drain(aws: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _drain(aws: dict[str, Any]) -> list[tuple[str, list[str]]]:
     got = aws["sqs"].receive_message(QueueUrl=aws["queue"], MaxNumberOfMessages=10).get("Messages", [])
     for message in got:
         aws["sqs"].delete_message(QueueUrl=aws["queue"], ReceiptHandle=message["ReceiptHandle"])
-    return [(json.loads(m["Body"])["Subject"], json.loads(json.loads(m["Body"])["Message"])) for m in got]
+    # The alert is readable text; its "When (UTC)" line differs between the two executions.
+    return [
+        (
+            json.loads(m["Body"])["Subject"],
+            [
+                line
+                for line in json.loads(m["Body"])["Message"].split("\n")
+                if not line.startswith("When (UTC)")
+            ],
+        )
+        for m in got
+    ]
 
 
 def _halts(aws: dict[str, Any]) -> list[tuple[str, str]]:
@@ -190,9 +201,6 @@ def test_local_loop_and_step_functions_agree(aws: dict[str, Any], scenario: str)
     status, answers = SCENARIOS[scenario]
     expected = _in_moto(aws, _start(status), answers)
     got = _locally(aws, _start(status), answers)
-    for alert in expected["alerts"] + got["alerts"]:  # times differ between the two executions
-        for key in ("execution_started", "execution", "at_utc"):
-            alert[1].pop(key)
     assert got == expected
     assert len(expected["payloads"]) == len(answers), "every scripted answer was asked for"
 
@@ -229,7 +237,7 @@ def test_template_defaults_are_the_local_stack_settings() -> None:
     load_definition(RETRY_ASL, dict.fromkeys(subs, "1"))  # the local stack substitutes every name
 
 
-def test_lambda_service_errors_are_retried_with_backoff_then_succeed(aws: dict[str, Any]) -> None:
+def test_lambda_service_errors_wait_out_the_lease_then_succeed(aws: dict[str, Any]) -> None:
     failures, sleeps = (
         iter(
             [
@@ -252,7 +260,9 @@ def test_lambda_service_errors_are_retried_with_backoff_then_succeed(aws: dict[s
         tasks=aws_tasks(invoke, aws["sns"], aws["dynamodb"]),
     )
     assert machine.run(_start("partial")).status == "SUCCEEDED"
-    assert sleeps == [2, 4], "IntervalSeconds 2, BackoffRate 2"
+    # A service error may leave the attempt running: its lease is waited out (issue 11 class 5);
+    # a throttled call never started: retried after 2 seconds.
+    assert sleeps == [1020, 2]
 
 
 def test_a_function_that_raises_fails_the_execution_unretried(aws: dict[str, Any]) -> None:

@@ -75,7 +75,21 @@ def endpoints(
     monkeypatch.setenv("VISMA_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.chdir(tmp_path)  # nothing may land in the checkout
+    named = tmp_path / "demo-tenant.json"
+    named.write_text('{"tenant": "demo"}')
+    monkeypatch.setenv("SEVERA_SYNC_CONFIG_FILE", str(named))  # the place, named once for the shell
     return Endpoints(*simulators, tmp_path / "state.json")
+
+
+def test_run_needs_a_named_place(
+    endpoints: Endpoints, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SEVERA_SYNC_CONFIG_FILE")
+    code = main(endpoints.argv("accounts"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--config FILE (or SEVERA_SYNC_CONFIG_FILE) or --stack NAME" in err
+    assert not endpoints.state_file.exists(), "nothing ran against a guessed tenant"
 
 
 def test_run_accounts_delivers_and_keeps_state_in_the_local_file(
@@ -100,24 +114,39 @@ def test_run_accounts_delivers_and_keeps_state_in_the_local_file(
     assert code == 0 and delivered == 0 and fetched < first_fetched, "the second run is incremental"
 
 
-def test_invoices_show_the_rejected_one_in_red_and_still_exit_0(
+def test_invoices_show_the_rejected_one_in_red_and_exit_3_succeeded_with_record_errors(
     endpoints: Endpoints, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(endpoints.argv("invoices", "--config", endpoints.fast_config()))
     out, _ = capsys.readouterr()
-    assert code == 0
+    assert code == 3, "not plain success: a record is parked"
     assert "✗ Invoice number 10502 ERROR" in out
-    assert "failed 1" in out
+    assert "invoices: succeeded with 1 record error · " in out and "failed 1" in out
+    counts = re.search(  # fetched = delivered + skipped + failed + dropped as overlap
+        r"fetched (\d+), delivered (\d+), skipped (\d+), failed (\d+), dropped as overlap (\d+)", out
+    )
+    assert counts is not None
+    fetched, *parts = map(int, counts.groups())
+    assert fetched == sum(parts)
     assert "alert (local, not sent): record_errors" in out
 
 
 def test_json_log_format_prints_lambda_lines(
-    endpoints: Endpoints, capsys: pytest.CaptureFixture[str]
+    endpoints: Endpoints, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
+    # No AWS credentials from anywhere (another test's moto environment, the machine's files).
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code = main(endpoints.argv("hour_entries", "--log-format", "json", "--config", endpoints.fast_config()))
     out, _ = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert code in (0, 1)
+    # No AWS credentials for the S3 export here: a configuration error that names them (exit 2).
+    assert code == 2
+    stop = next(line for line in lines if line.get("action") == "run_failed")
+    assert stop["error_code"] == "invalid_configuration" and "credentials" in stop["message"]
     assert lines[0]["action"] == "run_started" and lines[-1]["action"] == "run_finished"
     assert all(line["data_type"] == "hour_entries" for line in lines)
 
@@ -129,7 +158,8 @@ def test_severa_in_maintenance_exits_75(endpoints: Endpoints, capsys: pytest.Cap
     finally:
         endpoints.severa.maintenance(calls=0)
     out, _ = capsys.readouterr()
-    assert code == 75 and "cases: retry_later" in out
+    assert code == 75 and "cases: retry later" in out
+    assert "does not retry by itself" in out, "a laptop has no retry machine: say so"
 
 
 def test_a_wrong_api_key_fails_the_run_without_showing_any_key(
@@ -177,7 +207,10 @@ def test_a_production_stage_refuses_a_secure_test_override(
     endpoints: Endpoints, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = endpoints.state_file.parent / "tenant.toml"
-    config.write_text('stage = "production"\n[severa]\nenvironment = "production"\n')
+    config.write_text(
+        'stage = "production"\n[severa]\nenvironment = "production"\n[visma]\n'
+        '[api_user]\norganisation = "Acme Oy"\nname = "Integrations"\nemail = "it@acme.example"\n'
+    )
     argv = [
         "run",
         "accounts",

@@ -39,6 +39,15 @@ def _fill(store: Any) -> None:
     store.halt("demo", "cases", "retries_exhausted", "Severa unavailable after 15 attempts; halted.")
 
 
+@pytest.fixture(autouse=True)
+def named_tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """State commands act on a tenant the operator names (here once, for the shell session)."""
+    path = tmp_path / "demo-tenant.json"
+    path.write_text('{"tenant": "demo"}')
+    monkeypatch.setenv("SEVERA_SYNC_CONFIG_FILE", str(path))
+    return str(path)
+
+
 @pytest.fixture
 def state_file(tmp_path: Path) -> str:
     path = tmp_path / "state.json"

@@ -166,7 +166,8 @@ def test_time_budget_makes_a_partial_run_that_resumes(world):
     for i in range(20):
         at = parse_watermark("2026-11-02T00:00:00Z") + timedelta(days=i)
         world.source.put(f"i{i}", at, event_at=at)
-    budget = iter([1000.0, 1000.0, 0.0])
+    # The first answer sizes the run's lock lease; the next two let some windows through.
+    budget = iter([1000.0, 1000.0, 1000.0, 0.0])
     first = world.engine.run("invoices", remaining_seconds=lambda: next(budget, 0.0))
     assert first.status is RunStatus.PARTIAL
     partial_wm = wm(world, "invoices")
@@ -203,10 +204,11 @@ def test_too_big_since_answer_falls_back_to_the_paged_read_and_says_so(world, ca
     assert wm(world) == NOW - timedelta(seconds=world.config.engine.skew_margin_seconds)
 
 
-def test_cases_have_no_fallback_so_too_big_is_retried_later(world):
+def test_cases_have_no_fallback_so_too_big_stops_the_run_and_keeps_the_watermark(world):
     from severa_sync.errors import SeveraResponseTooLarge
 
     world.source.put("c1", T)
     world.source.fail_on_read[1] = SeveraResponseTooLarge("answer larger than 64 MiB")
-    assert world.engine.run("cases").status is RunStatus.RETRY_LATER
+    # Not "Severa unavailable": waiting changes nothing (tests/engine/test_operator_view.py).
+    assert world.engine.run("cases").status is RunStatus.FAILED
     assert wm(world, "cases") is None

@@ -83,3 +83,11 @@ def assert_no_secrets(texts: Iterable[str], secrets: Iterable[str], *, context: 
             f"{len(leaks)} captured line(s) hold a configured secret{f' ({context})' if context else ''}; "
             f"first (secret masked): {masked[:2000]}"
         )
+
+
+def partly_leaked(texts: Iterable[str], secrets: Iterable[str], window: int = 8) -> list[str]:
+    """Pieces of ``window`` characters of a random secret (an issued token) found in ``texts``: a
+    secret cut before it was masked leaves its first part behind, which the verbatim scan misses."""
+    corpus = "\n".join(texts)
+    pieces = {s[i : i + window] for s in secrets if len(s) >= window for i in range(len(s) - window + 1)}
+    return sorted(piece for piece in pieces if piece in corpus)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,6 +33,8 @@ class Systems:
     operator: DynamoStateStore  # the state table as an operator reads it
     company: Company
     export_prefix: str
+    #: Foreign documents seeded in Visma.net (world.foreign_document), each with its ``seeded`` copy.
+    foreign: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- reading the systems -------------------------------------------------------------------------
@@ -46,7 +48,7 @@ def s3_lines(systems: Systems, data_type: str) -> dict[str, list[tuple[str, dict
         for item in page.get("Contents", []):
             partition = item["Key"][len(prefix) :].split("/", 1)[0].split("=", 1)[1]
             body = systems.aws.s3.get_object(Bucket=systems.aws.bucket, Key=item["Key"])["Body"].read()
-            for raw in body.decode().splitlines():
+            for raw in body.decode().split("\n"):
                 if raw.strip():
                     line = json.loads(raw)
                     found[str(line.get("GUID"))].append((partition, line))
@@ -140,6 +142,7 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
     """Everything delivered exactly once with its latest content; rejects parked, never sent."""
     severa, visma, operator = systems.severa, systems.visma, systems.operator
     problems: list[str] = []
+    blocked = foreign_blocked(systems)  # by foreign documents: checked by foreign_problems
     accounts = {r["GUID"]: r for r in severa.records("Customer")}
     customers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for customer in visma.customers:
@@ -147,7 +150,7 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
     numbers = {str(r.get("Number")) for r in accounts.values()}
     problems += [f"Visma.net customer {n} has no Severa account" for n in customers if n not in numbers]
     if "accounts" in types:
-        for row in accounts.values():
+        for row in (r for r in accounts.values() if r["GUID"] not in blocked):
             found = customers.get(str(row.get("Number")), [])
             problems += _customer_problems(row, found[0] if found else None)
             mapping = operator.get_mapping(TENANT, "accounts", row["GUID"])
@@ -159,7 +162,7 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
     case_numbers = {str(r.get("CaseNumber")) for r in cases.values()}
     problems += [f"Visma.net project {p} has no Severa case" for p in projects if p not in case_numbers]
     if "cases" in types:
-        for row in cases.values():
+        for row in (r for r in cases.values() if r["GUID"] not in blocked):
             problems += _project_problems(row, projects.get(str(row.get("CaseNumber"))), accounts)
 
     by_reference: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -191,6 +194,8 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
                 if row["GUID"] not in parked:
                     problems.append(f"rejected invoice {number} is not in the retry set")
                 continue
+            if row["GUID"] in blocked:
+                continue  # checked by foreign_problems
             if row["GUID"] in edited:
                 if len(sent) != 1:
                     problems.append(f"edited invoice {number} is in Visma.net {len(sent)} times")
@@ -216,10 +221,10 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
                         f"invoice {number}: Visma.net text {sent[0].get('invoiceText')!r} is not the latest "
                         f"title {row.get('Title')!r} (edited while it was being transferred?)"
                     )
-        stray = parked - systems.company.unmappable - edited
+        stray = parked - systems.company.unmappable - edited - blocked
         problems += [f"invoice {key} is still parked although it can be transferred" for key in stray]
     for name in ("accounts", "cases"):
-        left = [item.display_key for item in operator.parked(TENANT, name)]
+        left = [i.display_key for i in operator.parked(TENANT, name) if i.key not in blocked]
         if left and name in types:
             problems.append(f"{name} still parked after the clean runs: {left}")
 
@@ -364,6 +369,22 @@ def _all_error_classes() -> dict[str, str | None]:
     return out
 
 
+def _says_no_call(line: dict[str, Any]) -> bool:
+    """A record error with no call of its own says so (issue 12 item 5), never shows another's."""
+    return (
+        line.get("level") == "ERROR" and bool(line.get("error_code")) and line.get("previous_call") == "none"
+    )
+
+
+def _record_error(line: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(line.get("record_key")), str(line.get("error_code")), str(line.get("error_message"))[:200])
+
+
+def _news(record_errors: list[dict[str, Any]], reported: set[tuple[str, str, str]]) -> bool:
+    """record_errors alerts when the retry set changes: a run whose failures are all known is quiet."""
+    return any(_record_error(line) not in reported for line in record_errors)
+
+
 def log_problems(lines: list[dict[str, Any]], alerts: list[str]) -> list[str]:
     """Every failure left an ERROR line an operator can act on (error code, the previous API call);
     nothing was unclassified; every run that parked records or stopped on an alerting error alerted."""
@@ -375,6 +396,7 @@ def log_problems(lines: list[dict[str, Any]], alerts: list[str]) -> list[str]:
         if line.get("error_code") == "unexpected":
             problems.append(f"an unclassified error reached the engine: {line.get('message')}")
     kinds = _all_error_classes()
+    reported: set[tuple[str, str, str]] = set()  # record errors an earlier run already alerted
 
     def actionable(line: dict[str, Any]) -> bool:
         call = line.get("previous_call")
@@ -402,13 +424,14 @@ def log_problems(lines: list[dict[str, Any]], alerts: list[str]) -> list[str]:
                 f"run {run_id}: {failed} records failed, {len(record_errors)} record_failed lines"
             )
         for line in record_errors:
-            if not actionable(line) or not line.get("display_key"):
+            if not (actionable(line) or _says_no_call(line)) or not line.get("display_key"):
                 problems.append(
                     f"run {run_id}: record error without error code, previous call or display key: "
                     f"{line.get('message')!r} previous_call={line.get('previous_call')!r}"
                 )
-        if failed and not any(run_id in alert for alert in alerts):
+        if failed and not any(run_id in alert for alert in alerts) and _news(record_errors, reported):
             problems.append(f"run {run_id} parked {failed} records but sent no alert")
+        reported |= {_record_error(line) for line in record_errors}
         stop = next((e for e in errors_ if e.get("action") == "run_failed"), {})
         code = str(stop.get("error_code"))
         if status == "failed" and kinds.get(code) and not any(run_id in alert for alert in alerts):
@@ -429,3 +452,95 @@ def sns_messages(aws: Aws) -> list[str]:
 def state_items(aws: Aws) -> list[str]:
     items = aws.dynamodb.scan(TableName=aws.table)["Items"]
     return [json.dumps(item, default=str) for item in items]
+
+
+# --- foreign documents (an accountant's own, under keys severa-sync would use) ------------------------
+def foreign_blocked(systems: Systems) -> set[str]:
+    """Severa GUIDs that cannot reach Visma.net while the non-matching foreign documents stand: the
+    records whose key they hold, and what depends on those (cases of an account, invoices of both)."""
+    foreign = [doc for doc in systems.foreign if not doc["matches"]]
+    if not foreign:
+        return set()
+    numbers = {doc["number"] for doc in foreign if doc["kind"] == "customer"}
+    project_ids = {doc["project_id"] for doc in foreign if doc["kind"] == "project"}
+    references = {doc["external_reference"] for doc in foreign if doc["kind"] == "invoice"}
+    severa = systems.severa
+    accounts = {r["GUID"] for r in severa.records("Customer") if str(r.get("Number")) in numbers}
+    cases = {
+        r["GUID"]
+        for r in severa.records("Case")
+        if str(r.get("CaseNumber")) in project_ids or r.get("AccountGUID") in accounts
+    }
+    invoices = {
+        r["GUID"]
+        for r in severa.records("Invoice")
+        if str(r.get("Number")) in references
+        or r.get("AccountGUID") in accounts
+        or r.get("MainCaseGUID") in cases
+    }
+    return accounts | cases | invoices
+
+
+def foreign_problems(systems: Systems, types: list[str], alerts: list[str]) -> list[str]:
+    """No foreign document was modified; its Severa record was neither adopted into it nor (for an
+    invoice) marked transferred, but parked as a foreign-document error and alerted; a foreign
+    document that matches was adopted, not duplicated."""
+    problems: list[str] = []
+    visma, severa, operator = systems.visma, systems.severa, systems.operator
+    keys = {"customer": ("number", "number"), "project": ("projectID", "project_id")}
+    for doc in systems.foreign:
+        kind = doc["kind"]
+        if kind == "invoice":
+            now = [i for i in visma.invoices if i.get("externalReference") == doc["external_reference"]]
+        else:
+            field_name, arg = keys[kind]
+            now = [d for d in getattr(visma, f"{kind}s") if str(d.get(field_name)) == doc[arg]]
+        name = f"foreign {kind} {doc.get('number') or doc.get('project_id') or doc.get('external_reference')}"
+        if doc["matches"]:
+            if len(now) != 1:
+                problems.append(f"{name} matches its Severa record but is in Visma.net {len(now)} times")
+            continue
+        if now != [doc["seeded"]]:
+            problems.append(f"{name} was changed or joined by another document: {now!r}")
+        data_type, entity, member = {
+            "customer": ("accounts", "Customer", "Number"),
+            "project": ("cases", "Case", "CaseNumber"),
+            "invoice": ("invoices", "Invoice", "Number"),
+        }[kind]
+        wanted = str(doc.get("number") or doc.get("project_id") or doc.get("external_reference"))
+        rows = [r for r in severa.records(entity) if str(r.get(member)) == wanted]
+        if kind == "invoice":
+            rows = [r for r in rows if r["GUID"] in systems.company.ever_ready]
+        if data_type not in types:
+            continue
+        parked = {item.key: item for item in operator.parked(TENANT, data_type)}
+        for row in rows:
+            item = parked.get(row["GUID"])
+            if item is None or item.last_error_code != errors.ForeignDocument.code:
+                problems.append(f"{name}: its Severa record is not parked as a foreign document ({item})")
+            if kind == "invoice" and row.get("InvoiceStatus") != READY:
+                problems.append(f"{name}: Severa invoice marked {row.get('InvoiceStatus')!r}")
+            if operator.get_mapping(TENANT, data_type, row["GUID"]) is not None:
+                problems.append(f"{name}: its Severa record was mapped to it (adopted)")
+        if rows and not any(errors.ForeignDocument.code in alert for alert in alerts):
+            problems.append(f"{name}: no alert names a foreign document")
+    return problems
+
+
+# --- the retry set and the invoice statuses (issue 11 classes 3 and 4) ------------------------------
+def parked_dropped_problems(lines: list[dict[str, Any]]) -> list[str]:
+    """A parked record is dropped only after it was not found by any key repeatedly over a day
+    (engine/parked.py), with a WARNING line saying so; never on one NotFound."""
+    from severa_sync.engine.parked import DROP_AFTER, DROP_MIN_NOT_FOUND
+
+    problems: list[str] = []
+    for line in lines:
+        if line.get("action") != "retry_dropped_not_found":
+            continue
+        first, at = line.get("first_not_found_at"), line.get("time_utc")
+        count = int(line.get("not_found_count") or 0)
+        if line.get("level") != "WARNING" or first is None or at is None:
+            problems.append(f"parked record dropped without a full WARNING line: {line.get('message')}")
+        elif count < DROP_MIN_NOT_FOUND or _utc(at) - _utc(first) < DROP_AFTER:
+            problems.append(f"parked record dropped after {count} not-founds since {first} (at {at})")
+    return problems

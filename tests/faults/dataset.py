@@ -310,6 +310,19 @@ class Company:
                 if row.get("InvoiceStatus") == READY:
                     sim.upsert("Invoice", {"GUID": row["GUID"], "Title": f"Edited {n}"}, at=now)
             return "edited every ready invoice"
+        if kind == "delete_hour_entry" and (row := self._pick("HourEntry")):
+            sim.delete("HourEntry", row["GUID"])  # changed-since never reports it: the by-date image must
+            return f"deleted hour entry {row['GUID'][:8]}"
+        if kind == "remap_hour_entry_guids":  # Severa's GUID incident; the next remap call switches back
+            if sim.restore_guids("HourEntry"):
+                return "hour entries got their own GUIDs back"
+            sim.remap_guids("HourEntry")
+            return "every hour entry listed under another GUID"
+        if kind == "delete_absence" and (
+            row := self._pick("Activity", lambda r: r.get("ActivityTypeGUID") in ABSENCE_TYPES)
+        ):
+            sim.delete("Activity", row["GUID"])
+            return f"deleted absence {row['Name']}"
         if kind == "edit_hour_entry" and (row := self._pick("HourEntry")):
             sim.upsert(
                 "HourEntry",
@@ -372,6 +385,14 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "accounts": ("rename_customer", "new_customer", "deactivate_customer", "mass_update_customers"),
     "cases": ("rename_case", "close_case", "new_case"),
     "invoices": ("new_invoice", "draft_ready", "edit_ready_invoice"),
-    "hour_entries": ("edit_hour_entry", "move_hour_entry", "new_hour_entry", "mass_update_hours"),
-    "absences": ("edit_absence", "move_absence", "new_absence"),
+    "hour_entries": (
+        "edit_hour_entry",
+        "move_hour_entry",
+        "new_hour_entry",
+        "mass_update_hours",
+        "delete_hour_entry",
+        # "remap_hour_entry_guids" is not in the menu yet: seeds 22 and 156 found per-watermark
+        # problems with it (entries "not in their day file" mid-schedule); open in issue 11.
+    ),
+    "absences": ("edit_absence", "move_absence", "new_absence", "delete_absence"),
 }

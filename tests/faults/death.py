@@ -115,9 +115,11 @@ class Killable:
 
 
 class KillableState(Killable):
-    def acquire_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool:
-        self._fate.current.run_ids.append(run_id)
-        return bool(self.__getattr__("acquire_lock")(tenant, data_type, run_id, lease_seconds))
+    def acquire_lock(
+        self, tenant: str, data_type: str, token: str, lease_seconds: int, *, run_id: str | None = None
+    ) -> bool:
+        self._fate.current.run_ids.append(run_id or token)
+        return bool(self.__getattr__("acquire_lock")(tenant, data_type, token, lease_seconds, run_id=run_id))
 
 
 class KillableSource(Killable):

@@ -16,6 +16,7 @@ from typing import Any
 from severa_sync import registry
 
 from .dataset import CHANGES
+from .locks import add_lock_steps, add_size_cap
 
 #: Where a type's Visma.net writes go (faults aimed there hit it), incl. on-demand dependencies.
 VISMA_PATHS = {
@@ -186,6 +187,90 @@ def _during(rng: random.Random, types: list[str], data_type: str) -> Step:
     return Step("advance", {"seconds": rng.randint(1, 120)})
 
 
+#: Documents an accountant made in Visma.net before severa-sync first ran, under keys it would use
+#: (the dataset's accounts 1001-1003, cases 2001-2003, ready invoices 10501 and 10503). ``matches``:
+#: whether the adoption rule takes it for the Severa record (docs/operations.md).
+FOREIGN_DOCUMENTS: tuple[dict[str, Any], ...] = (
+    {"kind": "customer", "number": "1003", "name": "Northwind Traders Ltd", "vat": None, "matches": False},
+    {"kind": "customer", "number": "1001", "name": "Acme (old name)", "vat": "fi 1000001-2", "matches": True},
+    {
+        "kind": "project",
+        "project_id": "2002",
+        "customer": "1001",
+        "description": "ERP integration",
+        "matches": False,
+    },
+    {"kind": "invoice", "external_reference": "10501", "customer": "1002", "matches": False},
+    {"kind": "invoice", "external_reference": "10503", "customer": "4711", "matches": False},
+)
+#: Server text is cut at these sizes (error messages, IPP details, logged bodies).
+ECHO_CUTS = (300, 500, 8000)
+
+
+def _foreign_documents(seed: int, types: list[str]) -> list[Step]:
+    """Foreign documents already in Visma.net (its own generator: the other steps of a seed stay)."""
+    rng = random.Random(f"foreign-{seed}")
+    if not set(types) & set(VISMA_PATHS) or rng.random() >= 0.2:
+        return []
+    return [Step("foreign_document", dict(doc)) for doc in rng.sample(FOREIGN_DOCUMENTS, rng.randint(1, 2))]
+
+
+def _echoed_secrets(seed: int, types: list[str]) -> list[Step]:
+    """Visma.net error bodies echoing the request's bearer token across a cut point."""
+    rng = random.Random(f"echo-{seed}")
+    visma_types = [name for name in types if name in VISMA_PATHS]
+    if not visma_types or rng.random() >= 0.15:
+        return []
+    status = rng.choice((400, 500, 503))
+    return [
+        Step(
+            "echo_token",
+            {
+                "path": rng.choice(VISMA_PATHS[rng.choice(visma_types)]),
+                "status": status,
+                "method": rng.choice(("POST", "PUT"))
+                if status == 400
+                else rng.choice(("POST", "PUT", "GET")),
+                "shape": rng.choice(("text", "message", "ipp")),
+                "filler": rng.choice(ECHO_CUTS) - rng.randint(1, 42),
+                "calls": rng.randint(1, 2),
+            },
+        )
+    ]
+
+
+def _run_positions(steps: list[Step], data_type: str) -> list[int]:
+    return [i for i, step in enumerate(steps) if step.kind == "run" and step.args["type"] == data_type]
+
+
+def _localized_statuses(seed: int, types: list[str], steps: list[Step]) -> list[Step]:
+    """The configured invoice statuses are not the tenant's for a while ("Valmis siirtoon" against an
+    English Severa), then fixed: runs in between stop before reading, and afterwards every invoice
+    waiting in the source status is transferred (checks.final_problems, checks.status_problems)."""
+    rng = random.Random(f"statuses-{seed}")
+    runs = _run_positions(steps, "invoices")
+    if not runs or rng.random() >= 0.12:
+        return steps
+    first = rng.choice(runs)
+    last = rng.choice([i for i in runs if i >= first])
+    out = list(steps)
+    out.insert(last + 1, Step("status_fixed"))
+    out.insert(first, Step("status_mismatch"))
+    return out
+
+
+def _guid_incident(seed: int, types: list[str], steps: list[Step]) -> list[Step]:
+    """Severa answers NotFound for invoices by GUID (and, sometimes, by number too) for a while:
+    no parked invoice may be dropped for it, none left waiting (checks.dropped_problems)."""
+    rng = random.Random(f"guid-incident-{seed}")
+    runs = _run_positions(steps, "invoices")
+    if not runs or rng.random() >= 0.15:
+        return steps
+    at = rng.choice(runs)
+    incident = Step("guid_incident", {"calls": rng.randint(2, 40), "by_number": rng.random() < 0.3})
+    return [*steps[:at], incident, *steps[at:]]
+
+
 def generate(seed: int) -> Schedule:
     rng = random.Random(seed)
     types = _types(rng)
@@ -199,7 +284,7 @@ def generate(seed: int) -> Schedule:
         # Answers past the limit: windows split (a one-minute window of this data always fits; the
         # SINCE types cannot split, and a mass update never fits a minute).
         settings["max_response_bytes"] = 12_000
-    steps: list[Step] = []
+    steps: list[Step] = [*_foreign_documents(seed, types), *_echoed_secrets(seed, types)]
     for _ in range(rng.randint(2, 4)):
         data_type = rng.choice(types)
         for _ in range(rng.choice((0, 1, 1, 2))):
@@ -226,6 +311,10 @@ def generate(seed: int) -> Schedule:
         if any(s.kind == "quota" for s in steps[-4:]) and rng.random() < 0.5:
             steps.append(Step("quota_reset"))
         steps.append(_advance(rng))
+    steps = _localized_statuses(seed, types, steps)
+    steps = _guid_incident(seed, types, steps)
+    steps = add_lock_steps(seed, steps)
+    add_size_cap(seed, types, settings)
     return Schedule(seed, types, settings, steps)
 
 

@@ -129,3 +129,26 @@ def test_the_secret_scan_finds_a_secret_in_any_field_of_a_log_line() -> None:
     with pytest.raises(AssertionError) as caught:
         assert_no_secrets(capture.lines(), [secret])
     assert secret not in str(caught.value)
+
+
+def test_log_checks_accept_a_quiet_run_only_when_its_record_errors_were_alerted_before() -> None:
+    call = {"system": "visma", "operation": "POST /v2/customerinvoice"}
+
+    def failed(run_id: str, key: str) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "level": "ERROR",
+            "action": "record_failed",
+            "error_code": "target_rejected",
+            "error_message": "rejected",
+            "record_key": key,
+            "display_key": key,
+            "previous_call": call,
+        }
+
+    def end(run_id: str) -> dict[str, Any]:
+        return {"run_id": run_id, "action": "run_finished", "status": "succeeded_with_errors", "failed": 1}
+
+    lines = [failed("r1", "i1"), end("r1"), failed("r2", "i1"), end("r2"), failed("r3", "i2"), end("r3")]
+    problems = checks.log_problems(lines, alerts=["... r1 ..."])
+    assert problems == ["run r3 parked 1 records but sent no alert"], problems

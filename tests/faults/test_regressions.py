@@ -294,7 +294,7 @@ REGRESSIONS: dict[str, tuple[Schedule, Callable[[World], list[str]] | None]] = {
                 run("accounts"),
             ],
         ),
-        expect_status("accounts", "retry_later:severa_malformed_response"),
+        expect_status("accounts", "retry_later:severa_answer_cut_short"),
     ),
 }
 

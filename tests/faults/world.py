@@ -21,12 +21,14 @@ from severa_sync.state.dynamodb import DynamoStateStore
 from severa_sync.state.table import create_state_table
 from severa_sync_tools.simulators.severa import SeveraSimulator
 from severa_sync_tools.simulators.visma import VismaSimulator
+from severa_sync_tools.simulators.visma.faults import ECHO_BEARER
 
 from . import checks
-from .capture import LogCapture, leaked_secrets
+from .capture import LogCapture, leaked_secrets, partly_leaked
 from .checks import Systems
 from .dataset import Company, changed_type
 from .death import Fate
+from .locks import LOCK_STEPS, play_lock_step
 from .schedule import Schedule, Step, skew
 from .stack import TENANT, Aws, Clock, Container, Countdown, Stack
 
@@ -38,6 +40,8 @@ LEASE_SECONDS = 960
 MAX_CLEAN_PASSES = 8
 #: Every data type gets the same backfill date (three weeks before the seed's "now").
 ALL_TYPES = ("accounts", "cases", "invoices", "hour_entries", "absences")
+#: Issue 11's invoice-status and GUID-incident steps (World.invoice_queue_step).
+INVOICE_QUEUE_STEPS = ("status_mismatch", "status_fixed", "guid_incident", "watermark_past")
 
 
 def new_aws(dynamodb: Any, s3: Any, sns: Any) -> Aws:
@@ -161,8 +165,64 @@ class World:
             self.clock.advance(a["seconds"])
         elif step.kind == "concurrent":
             self.concurrent(a["type"], parallel=a.get("parallel", False))
+        elif step.kind in ("foreign_document", "echo_token"):
+            getattr(self, step.kind)(**a)
+        elif step.kind in LOCK_STEPS:
+            play_lock_step(self, step)
+        elif step.kind in INVOICE_QUEUE_STEPS:
+            self.invoice_queue_step(step)
         else:
             raise ValueError(f"unknown step {step}")
+
+    def foreign_document(self, kind: str, matches: bool, **doc: Any) -> None:
+        """An accountant's own document, in Visma.net before severa-sync ran (checks.foreign_problems)."""
+        visma = self.visma
+        if kind == "customer":
+            visma.seed_customer(doc["number"], doc["name"], vat_registration_id=doc["vat"])
+            seeded = next(c for c in visma.customers if c["number"] == doc["number"])
+        elif kind == "project":
+            visma.seed_project(doc["project_id"], doc["customer"], doc["description"])
+            seeded = next(p for p in visma.projects if p["projectID"] == doc["project_id"])
+        else:
+            reference = visma.seed_invoice(doc["customer"], doc["external_reference"])
+            seeded = next(i for i in visma.invoices if i["referenceNumber"] == reference)
+        self.systems.foreign.append({"kind": kind, "matches": matches, **doc, "seeded": seeded})
+
+    def echo_token(self, path: str, status: int, method: str, shape: str, filler: int, calls: int) -> None:
+        """An error body echoing the request's bearer token, straddling a cut point."""
+        message = "~" * filler + ECHO_BEARER + " (echoed request header)"
+        if status == 400:
+            self.visma.reject_next(path, message=message, shape=shape, calls=calls, method=method)  # type: ignore[arg-type]
+        else:
+            self.visma.fail_5xx(path, calls=calls, status=status, method=method, message=message, shape=shape)  # type: ignore[arg-type]
+
+    def invoice_queue_step(self, step: Step) -> None:
+        """Steps of schedule._localized_statuses and schedule._guid_incident."""
+        getattr(self, step.kind)(**step.args)
+
+    def status_mismatch(self) -> None:
+        """A configuration deployed with status names the tenant does not have."""
+        names = {"source_status": "Valmis siirtoon", "transferred_status": "Siirretty"}
+        self.stack.config = self.config.model_copy(
+            update={"invoices": self.config.invoices.model_copy(update=names)}
+        )
+        self.stack.cold()  # the next invocation starts with the new configuration
+
+    def status_fixed(self) -> None:
+        self.stack.config = self.config
+        self.stack.cold()
+
+    def watermark_past(self) -> None:
+        """What runs before the status check left behind: "succeeded, no invoices", and the invoice
+        watermark past every invoice still waiting (named schedules only: it breaks on purpose the
+        rule checks.watermark_problems holds the product to)."""
+        self.operator.rewind(TENANT, "invoices", self.clock(), by="fault-suite")
+
+    def guid_incident(self, calls: int, by_number: bool) -> None:
+        """Severa answers NotFound for invoices that exist, by GUID (and by number)."""
+        self.severa.fail_next("NotFoundException", operation="IInvoice/GetInvoiceByGUID", calls=calls)
+        if by_number:
+            self.severa.fail_next("NotFoundException", operation="IInvoice/GetInvoiceByNumber", calls=calls)
 
     def change(self, what: str, at: str, seconds: int) -> None:
         # With a response size limit, one change a minute: a one-minute window always fits.
@@ -294,7 +354,10 @@ class World:
                 for item in self.operator.parked(TENANT, data_type)
                 if item.last_error_code != "invoice_changed_after_transfer"
             }
-            if all(status == "succeeded" for status in statuses) and parked <= self.company.unmappable:
+            expected = self.company.unmappable | checks.foreign_blocked(self.systems)
+            # "with errors": the records parked for good (checked just here), nothing else.
+            clean = all(status in ("succeeded", "succeeded_with_errors") for status in statuses)
+            if clean and parked <= expected:
                 return
             self.clock.advance(10 * 60)
         self.problems.append(f"the clean runs did not settle in {MAX_CLEAN_PASSES} passes (last: {statuses})")
@@ -305,11 +368,16 @@ class World:
         problems = list(self.problems)
         problems += checks.final_problems(self.systems, self.schedule.types)
         problems += checks.log_problems(structured, alerts)
+        problems += checks.parked_dropped_problems(structured)
+        problems += checks.foreign_problems(self.systems, self.schedule.types, alerts)
         secrets = [SEVERA_KEY, VISMA_SECRET, *self.visma.issued_tokens]
         texts = self.capture.lines() + alerts + checks.state_items(self.aws)
         leaks = leaked_secrets(texts, secrets)
         problems += [
             f"a secret leaked into: {text.replace(secret, '<<SECRET>>')[:500]}" for secret, text in leaks
+        ]
+        problems += [
+            f"part of a token leaked: {piece!r}" for piece in partly_leaked(texts, self.visma.issued_tokens)
         ]
         return Report(problems, self)
 

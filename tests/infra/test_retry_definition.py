@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from severa_sync.config import EngineSettings
+from severa_sync.engine.lease import LEASE_MARGIN_SECONDS
 from severa_sync.registry import DATA_TYPES
 from tests.infra.cfn import RETRY_ASL
 
@@ -34,7 +36,8 @@ def _only(type_: str, resource: str | None = None) -> str:
 
 
 INVOKE = _only("Task", "arn:aws:states:::lambda:invoke")
-WAIT = _only("Wait")
+#: The maintenance wait (the other Wait outlasts a lock lease).
+WAIT = next(n for n, s in STATES.items() if s.get("SecondsPath", "").endswith(".wait_seconds"))
 
 
 def _first_choice() -> str:
@@ -113,12 +116,46 @@ def test_invoke_passes_the_retry_payload() -> None:
     assert payload["source"] == "retry"
 
 
-def test_lambda_service_errors_get_a_short_native_retry() -> None:
+def test_only_throttling_gets_a_short_native_retry() -> None:
+    """A 429 means Lambda did not start the function: no attempt can still be running."""
     (retrier,) = STATES[INVOKE]["Retry"]
-    assert set(retrier["ErrorEquals"]) == LAMBDA_SERVICE_ERRORS
+    assert retrier["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
     assert 1 <= retrier["MaxAttempts"] <= 10 and retrier["IntervalSeconds"] <= 10
     # Function errors and Severa outages are not retried here: the function returns "retry_later".
     assert not {"States.ALL", "States.TaskFailed", "Lambda.Unknown"} & set(retrier["ErrorEquals"])
+
+
+def _lease_wait() -> str:
+    (name,) = [n for n, s in STATES.items() if s.get("SecondsPath", "").endswith(".lease_wait_seconds")]
+    return name
+
+
+def test_errors_that_may_leave_an_attempt_running_wait_out_its_lease(template: dict[str, Any]) -> None:
+    """Issue 11 class 5: a service or client error after the call was sent may leave the first
+    attempt running with the lock; a second attempt must not start before that one is over."""
+    (catcher,) = STATES[INVOKE]["Catch"]
+    assert set(catcher["ErrorEquals"]) == LAMBDA_SERVICE_ERRORS - {"Lambda.TooManyRequestsException"}
+    lease_wait = _lease_wait()
+    assert _reaches(catcher["Next"], INVOKE) and not _reaches(catcher["Next"], INVOKE, avoiding=lease_wait)
+    timeout = template["Globals"]["Function"]["Timeout"]
+    settings = STATES[ASL["StartAt"]]["Parameters"]
+    # Longer than the function can live and than its lease (engine/lease.py), and than the
+    # configured lease default.
+    assert settings["lease_wait_seconds"] > timeout + LEASE_MARGIN_SECONDS
+    assert settings["lease_wait_seconds"] > EngineSettings().lock_lease_seconds
+    assert 1 <= settings["max_lock_waits"] <= 5
+
+
+def test_a_lock_busy_answer_waits_out_the_lease_then_invokes_again() -> None:
+    route = STATES[INVOKE]["Next"]
+    (busy,) = [
+        c["Next"]
+        for c in STATES[route]["Choices"]
+        if {"StringEquals": "lock_busy", "Variable": "$.last_result.error_code"} in c.get("And", [])
+    ]
+    lease_wait = _lease_wait()
+    assert _reaches(busy, INVOKE) and not _reaches(busy, INVOKE, avoiding=lease_wait)
+    assert STATES[INVOKE]["ResultSelector"]["error_code.$"] == "$.Payload.error_code"
 
 
 def test_first_retry_later_waits_before_invoking() -> None:

@@ -187,15 +187,27 @@ def test_exhausts_after_max_attempts_then_alerts_and_halts(machine: Machine) -> 
     assert [p["attempt"] for p in _invocations(history)] == list(range(1, MAX_ATTEMPTS + 1))
 
     ((subject, message),) = machine.alerts()
-    assert subject == "severa-sync acme invoices halted"
-    postcard = json.loads(message)
-    assert postcard["kind"] == "retries_exhausted"
-    assert (postcard["tenant"], postcard["data_type"], postcard["run_id"]) == ("acme", "invoices", "run-42")
-    assert f"Severa unavailable after {MAX_ATTEMPTS} attempts; halted" in postcard["summary"]
-    assert dt.datetime.fromisoformat(postcard["execution_started"]) <= dt.datetime.fromisoformat(
-        postcard["at_utc"]
-    )
-    assert 'filter run_id = "run-42"' in postcard["logs_query"]
+    # The same postcard as the engine's alerts (alerts/sns.py format_alert): subject and layout.
+    assert subject == "[severa-sync] acme/invoices: halted"  # a 63-character tenant still fits 100
+    lines = message.split("\n")
+    assert lines[:5] == [
+        "severa-sync alert: retries exhausted",
+        "",
+        "Tenant:        acme",
+        "Data type:     invoices",
+        f"What happened: Severa unavailable after {MAX_ATTEMPTS} attempts; halted. Nothing runs for this "
+        "data type until an operator clears the halt.",
+    ]
+    assert dt.datetime.fromisoformat(lines[5].removeprefix("When (UTC):    ")).tzinfo is not None
+    assert lines[6].startswith("When (local):  ") and lines[6].endswith("(the last attempt)")
+    assert lines[7:11] == [
+        "Run id:        run-42",
+        "What to do:    see docs/operations.md#retries_exhausted (the runbook)",
+        "",
+        "CloudWatch Logs Insights query for the details:",
+    ]
+    assert 'filter run_id = "run-42"' in lines[11]
+    assert "{" not in message and not message.lstrip().startswith("{"), "readable text, not JSON"
     assert SECRET_CUSTOMER_TEXT not in message, "alerts carry no customer data"
 
     (halt,) = machine.halt_items()

@@ -1,4 +1,4 @@
-"""SEVERA_SYNC_CONFIG, the stage guard, and the stateful resources (table, topic, bucket)."""
+"""The tenant document (ConfigParameter), the stage guard, and the stateful resources (table, topic, bucket)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from severa_sync.registry import DATA_TYPES
 from tests.infra.cfn import load_template, parameter_overrides, render_sub, sub_variables
 
 TEMPLATE = load_template()
-CONFIG_SUB = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["SEVERA_SYNC_CONFIG"]
+CONFIG_SUB = TEMPLATE["Resources"]["ConfigParameter"]["Properties"]["Value"]
 #: Resources the config refers to, as CloudFormation would resolve them.
 RESOLVED = {"ExportBucket": "stack-exportbucket-1a2b3c4d5e6f"}
 
@@ -146,6 +146,8 @@ def test_function_environment(template: dict[str, Any]) -> None:
     assert variables["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
     assert variables["RETRY_STATE_MACHINE_ARN"] == {"Ref": "RetryStateMachine"}
     assert variables["SECRETS_BACKEND"] == "secretsmanager"
+    assert variables["SEVERA_SYNC_CONFIG_PARAMETER"] == {"Ref": "ConfigParameter"}
+    assert "SEVERA_SYNC_CONFIG" not in variables, "the document lives in SSM, changeable without a deploy"
     function_globals = template["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.11"
     assert function_globals["Tracing"] == "Active"
@@ -228,3 +230,21 @@ def test_state_table_matches_the_state_module(template: dict[str, Any]) -> None:
     assert props["AttributeDefinitions"] == [dict(a) for a in table_module.ATTRIBUTE_DEFINITIONS]
     assert props["BillingMode"] == table_module.BILLING_MODE
     assert props["TimeToLiveSpecification"]["AttributeName"] == table_module.TTL_ATTRIBUTE
+
+
+def test_config_parameter_is_a_per_stack_string_that_may_grow(template: dict[str, Any]) -> None:
+    props = template["Resources"]["ConfigParameter"]["Properties"]
+    assert props["Type"] == "String", "no secrets in it; SecureString cannot be created by CloudFormation"
+    assert props["Tier"] == "Intelligent-Tiering", "a document over 4 KB needs the Advanced tier"
+    assert props["Name"] == {"Fn::Sub": "/severa-sync/${AWS::StackName}/config"}
+
+
+def test_outputs_name_what_the_cli_resolves_for_stack(template: dict[str, Any]) -> None:
+    from severa_sync_tools.stack import OUTPUTS
+
+    outputs = template["Outputs"]
+    assert set(OUTPUTS.values()) <= set(outputs)
+    assert outputs["ConfigParameterName"]["Value"] == {"Ref": "ConfigParameter"}
+    assert outputs["Region"]["Value"] == {"Ref": "AWS::Region"}
+    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}

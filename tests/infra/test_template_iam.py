@@ -62,6 +62,11 @@ def test_function_grants(template: dict[str, Any], dt: DataType) -> None:
     expected = SECRETS if dt.target is TargetKind.VISMA else [{"Ref": "SeveraApiKeySecretArn"}]
     assert grants.pop("secretsmanager:GetSecretValue") == expected
     assert grants.pop("sns:Publish") == [{"Ref": "AlertTopic"}]
+    # Its own tenant document, by exact ARN (a parameter named /... has ARN ...:parameter/...).
+    assert grants.pop("ssm:GetParameter") == [
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameter}"}
+    ]
+    assert not any(a.startswith("ssm:") for a in grants), "no other parameter is read"
     assert grants.pop("states:StartExecution") == [{"Ref": "RetryStateMachine"}]
     assert "cloudwatch:PutMetricData" not in grants, "metrics go out as EMF log lines"
     s3 = {a: r for a, r in grants.items() if a.startswith("s3:")}
@@ -98,6 +103,7 @@ def test_retry_machine_grants(template: dict[str, Any]) -> None:
     ]
     assert invoke == expected, "exactly this stack's sync functions, by name"
     assert grants.pop("sns:Publish") == [{"Ref": "AlertTopic"}]
+    assert not any(a.startswith("ssm:") for a in grants), "the retry machine reads no configuration"
     assert grants.pop("dynamodb:PutItem") == [TABLE_ARN]
     assert set(grants) <= {"kms:GenerateDataKey", "kms:Decrypt"}
     assert all(r == [{"Fn::GetAtt": ["AlertKey", "Arn"]}] for r in grants.values())

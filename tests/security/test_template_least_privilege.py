@@ -32,6 +32,7 @@ EVERY_FUNCTION = STATE_ITEM_ACTIONS | {
     "kms:GenerateDataKey",
     "kms:Decrypt",
     "states:StartExecution",
+    "ssm:GetParameter",  # its own tenant document only (tests/infra/test_template_iam.py)
 }
 EXPORT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
 RETRY_MACHINE = {
@@ -168,7 +169,7 @@ def test_secrets_enter_only_by_arn(template: dict[str, Any]) -> None:
         assert not re.search(r"(SECRET|PASSWORD|TOKEN|API_KEY|CREDENTIALS?)$", name), name
     for function in resources_of_type(template, "AWS::Serverless::Function").values():
         assert "Environment" not in function["Properties"], "one environment, in Globals, checked here"
-    config = variables["SEVERA_SYNC_CONFIG"]["Fn::Sub"]
+    config = template["Resources"]["ConfigParameter"]["Properties"]["Value"]["Fn::Sub"]
     assert '"api_key_secret": "${SeveraApiKeySecretArn}"' in config
     assert '"client_secret_secret": "${VismaClientSecretArn}"' in config
 

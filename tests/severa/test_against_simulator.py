@@ -13,8 +13,8 @@ from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import Versions, Window
 from severa_sync.errors import (
     Disposition,
+    SeveraAnswerCutShort,
     SeveraAuthenticationFailed,
-    SeveraMalformedResponse,
     SeveraNotFound,
     SeveraQuotaReserve,
     SeveraTimeout,
@@ -132,7 +132,7 @@ def test_faults_and_failures_are_typed(sim: Simulator) -> None:
     sim.maintenance(calls=1)
     assert client.get_version()  # one short retry rides over a one-call break
     sim.truncate_next(operation="ICustomer/GetCustomersChangedSince")
-    with pytest.raises(SeveraMalformedResponse):
+    with pytest.raises(SeveraAnswerCutShort):
         list(source.read(registry.get("accounts"), Window(LONG_AGO)))
 
 

@@ -19,7 +19,7 @@ from severa_sync.errors import SeveraNotFound
 from severa_sync.secrets import Secret
 from severa_sync.severa import schema
 from severa_sync.severa.client import SeveraClient
-from severa_sync.severa.source import CUSTOMER_PAGE_SIZE, SeveraSource
+from severa_sync.severa.source import CUSTOMER_PAGE_SIZE, PAGE_OVERLAP, SeveraSource
 from tests.severa import envelopes as env
 from tests.severa.conftest import Canned, CannedServer
 
@@ -69,7 +69,7 @@ def test_not_found_on_a_list_read_is_no_records(
     assert list(read(data_type, WINDOW)), "the next read is normal again"
 
 
-def test_not_found_on_a_later_page_ends_the_paged_fallback(sim: Simulator) -> None:
+def test_not_found_on_a_later_page_is_read_again_not_the_end(sim: Simulator) -> None:
     sim.mass_update("Customer", 150, at=NOW - timedelta(minutes=5))
     source = _source(sim.url)
     accounts = registry.get("accounts")
@@ -79,7 +79,9 @@ def test_not_found_on_a_later_page_ends_the_paged_fallback(sim: Simulator) -> No
     sim.fail_next("NotFoundException", operation="ICustomer/GetAllCustomers", calls=1)
     # The first page faults NotFound: nothing at all.
     assert list(source.read_fallback(accounts, Window(LONG_AGO))) == []
-    # A full first page, then NotFound for the second: the first page's records, and no third call.
+    # A full first page, then NotFound (no rows) where the overlapping second page starts: rows
+    # that were there have vanished, so it is not the end; the fallback reads again from further
+    # back and misses nothing (issue 11 class 9).
     sim.reset_calls()
     pages = iter([False, True])
     real_stream = source.client.stream
@@ -90,9 +92,10 @@ def test_not_found_on_a_later_page_ends_the_paged_fallback(sim: Simulator) -> No
         return real_stream(operation, **params)
 
     source.client.stream = stream  # type: ignore[method-assign]
-    first_page = list(source.read_fallback(accounts, Window(LONG_AGO)))
-    assert len({r.key for r in first_page}) == CUSTOMER_PAGE_SIZE
-    assert [c.params["startFromIndex"] for c in sim.calls] == [0, CUSTOMER_PAGE_SIZE]
+    again = [r.key for r in source.read_fallback(accounts, Window(LONG_AGO))]
+    assert sorted(again) == sorted(every)
+    starts = [c.params["startFromIndex"] for c in sim.calls]
+    assert starts[:3] == [0, CUSTOMER_PAGE_SIZE - PAGE_OVERLAP, 0]
 
 
 def test_null_and_empty_list_answers_are_no_records_too(server: CannedServer) -> None:

@@ -72,6 +72,13 @@ def _absences(sim: SeveraSimulator) -> set[str]:
 CASES: dict[str, tuple[Callable[[SeveraSimulator], dict[str, Any]], Check]] = {
     "IAPI/GetVersion": (lambda sim: {}, lambda sim, result: assert_equal(result, "9.9.9+test")),
     "IAPI/GetEntitySchemaVersion": (lambda sim: {}, lambda sim, result: assert_equal(result, "2031.7")),
+    "IBusinessUnit/GetBusinessUnitByGUID": (
+        lambda sim: {"businessUnitGuid": sim.records("Case")[0]["BusinessUnitGUID"]},
+        lambda sim, result: assert_equal(
+            (result.GUID, result.Name),
+            (sim.records("Case")[0]["BusinessUnitGUID"], sim.records("Case")[0]["BusinessUnitName"]),
+        ),
+    ),
     "ICustomer/GetCustomersChangedSince": (
         lambda sim: {"startDateTime": LONG_AGO, "options": 0},
         _check_customers,
@@ -119,6 +126,13 @@ CASES: dict[str, tuple[Callable[[SeveraSimulator], dict[str, Any]], Check]] = {
     "IInvoice/GetInvoiceByGUID": (
         lambda sim: {"invoiceGUID": _invoice(sim, 10502)["GUID"]},
         _check_invoice_rows,
+    ),
+    "IInvoice/GetInvoiceByNumber": (
+        lambda sim: {"invoiceNumber": 10503, "businessUnitGUID": ""},
+        lambda sim, result: (
+            _check_invoice_rows(sim, result),
+            assert_equal(result.GUID, _invoice(sim, 10503)["GUID"]),
+        ),
     ),
     "IInvoice/SetInvoiceStatus": (_set_status, _check_set_status),
     "IInvoiceStatus/GetAllInvoiceStatuses": (

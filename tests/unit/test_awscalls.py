@@ -59,3 +59,23 @@ def test_botocore_error_uses_class_name_and_no_status() -> None:
     assert call == CALL and call.status is None
     assert error.call == CALL
     assert error.as_log()["previous_call"] == CALL.as_log()
+
+
+def test_missing_credentials_are_a_configuration_error_with_an_alert() -> None:
+    # Issue 12 item 6: not "DynamoDB down" or "S3 down": nothing will work until someone configures it.
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    from severa_sync.errors import ConfigError
+
+    for exc, words in ((NoCredentialsError(), "credentials"), (NoRegionError(), "region")):
+        _, error = failure(exc, CALL, Boom, "DynamoDB PutItem on t")
+        assert isinstance(error, ConfigError) and error.alert_kind == "configuration"
+        assert words in error.message and "DynamoDB PutItem on t" in error.message
+        assert error.call == CALL
+
+
+def test_a_missing_bucket_is_a_configuration_error() -> None:
+    from severa_sync.errors import ConfigError
+
+    _, error = failure(client_error("NoSuchBucket", 404), CALL, Boom, "S3 PutObject s3://exports/x")
+    assert isinstance(error, ConfigError) and "does not exist" in error.message

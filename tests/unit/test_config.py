@@ -42,9 +42,14 @@ def test_production_refuses_secure_test_and_the_other_way_round():
         parse_config(
             {"stage": "secure-test", "severa": {"url": "https://sync.severa.com/webservice/S3/API.svc"}}
         )
-    assert (
-        parse_config({"stage": "production", "severa": {"environment": "production"}}).stage == "production"
-    )
+    user = {"organisation": "Acme Oy", "name": "Integrations", "email": "it@acme.example"}
+    production = {
+        "stage": "production",
+        "severa": {"environment": "production"},
+        "visma": {},
+        "api_user": user,
+    }
+    assert parse_config(production).stage == "production"
 
 
 def test_files_and_environment(tmp_path):
@@ -103,3 +108,18 @@ def test_an_unreadable_ssm_parameter_is_a_configuration_error(monkeypatch):
     monkeypatch.setattr(parameters, "get_parameter", refuse)
     with pytest.raises(ConfigError, match="cannot read SSM parameter /severa-sync/acme: GetParameterError"):
         load_from_environment({"SEVERA_SYNC_CONFIG_PARAMETER": "/severa-sync/acme"})
+
+
+def test_a_production_configuration_without_visma_or_api_user_is_rejected():
+    # Issue 12 item 6: the defaults (Example Oy, integration@example.com) would reach Severa
+    # support's error logs, and an unset [visma] section points at defaults nobody chose.
+    base = {"stage": "production", "severa": {"environment": "production"}}
+    user = {"organisation": "Acme Oy", "name": "Integrations", "email": "it@acme.example"}
+    with pytest.raises(ConfigError, match=r"\[visma\]"):
+        parse_config({**base, "api_user": user})
+    with pytest.raises(ConfigError, match=r"\[api_user\]"):
+        parse_config({**base, "visma": {}})
+    with pytest.raises(ConfigError, match=r"api_user\.email"):
+        parse_config({**base, "visma": {}, "api_user": {"organisation": "Acme Oy", "name": "It"}})
+    assert parse_config({**base, "visma": {}, "api_user": user}).stage == "production"
+    assert parse_config({"stage": "local"}).api_user.organisation  # local runs keep the defaults

@@ -424,3 +424,28 @@ def _secret():  # type: ignore[no-untyped-def]
     from severa_sync.secrets import Secret
 
     return Secret(CLIENT_SECRET)
+
+
+def test_a_refused_api_host_is_reported_with_the_host_name_and_an_alert(
+    sim: VismaSimulator, sleeps: Sleeps
+) -> None:
+    # Issue 12 item 6: a wrong address is said at once, with the host, not as a silent outage.
+    port = _closed_port()
+    config = tenant_config(sim, base_url=f"http://127.0.0.1:{port}")
+    client = VismaClient(config.visma, _secret(), sleep=sleeps, retry_backoff_seconds=0.01)
+    with pytest.raises(TargetUnavailable) as caught:
+        client.get("/v1/customer/77")
+    assert caught.value.alert_kind == "connection" and caught.value.code == "target_unreachable"
+    assert f"127.0.0.1:{port}" in str(caught.value) and "visma.base_url" in str(caught.value)
+    assert sleeps.waits == [0.01, 0.02]  # still the short retries first
+
+
+def test_a_refused_token_host_is_reported_with_the_host_name(sim: VismaSimulator, sleeps: Sleeps) -> None:
+    port = _closed_port()
+    base = f"http://127.0.0.1:{port}"
+    config = tenant_config(sim, token_url=base + "/connect/token")
+    client = VismaClient(config.visma, _secret(), sleep=sleeps, retry_backoff_seconds=0.01)
+    with pytest.raises(TargetUnavailable) as caught:
+        client.get("/v1/customer/77")
+    assert caught.value.alert_kind == "connection"
+    assert f"127.0.0.1:{port}" in str(caught.value) and "visma.token_url" in str(caught.value)

@@ -103,7 +103,8 @@ def test_account_without_number_fails_naming_the_field_and_others_go(harness: Ha
 
 
 def test_customer_already_in_visma_is_adopted_not_created_twice(harness: Harness) -> None:
-    harness.sim.seed_customer("5001", "Typed in by hand")
+    # The same company (same VAT id) under an older name; a different one is parked (test_adoption).
+    harness.sim.seed_customer("5001", "Typed in by hand", vat_registration_id="FI00000001")
     delivery = harness.target.deliver(ACCOUNTS, [_account(1)])
     assert delivery.delivered
     assert [c["name"] for c in harness.sim.customers] == ["Account 1 Oy"]
@@ -264,7 +265,8 @@ def test_invoice_already_in_visma_is_linked_not_created(harness: Harness) -> Non
     h = harness
     _with_dependencies(h)
     h.target.deliver(ACCOUNTS, [_account(1)])
-    existing = h.sim.seed_invoice("5001", "10501")
+    # The same invoice (customer, date, total); one that differs is parked (test_adoption).
+    existing = h.sim.seed_invoice("5001", "10501", document_date="2026-11-20", lines=[[1, 100], [1, 100]])
     delivery = h.target.deliver(INVOICES, [_invoice(10501)])
     assert delivery.delivered and _posts(h.sim, "/v2/customerinvoice") == []
     assert h.store.get_mapping("demo", "invoices", "inv-10501").target_key == existing  # type: ignore[union-attr]

@@ -13,13 +13,14 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
 from rich.text import Text
 
 from severa_sync.logs import SERVICE, logger
@@ -65,7 +66,9 @@ def render_line(line: dict[str, Any], zone: ZoneInfo | None = None) -> Text:
         if code:
             text.append(f"\n{'':24}error code: {code}", style="red")
         call = line.get("previous_call")
-        if isinstance(call, dict):
+        if call == "none":
+            text.append(f"\n{'':24}previous call: none (no call was made for this)", style="red")
+        elif isinstance(call, dict):
             status = f" (HTTP {call['status']})" if call.get("status") else ""
             text.append(
                 f"\n{'':24}previous call: {call.get('system')} {call.get('operation')}{status}", style="red"
@@ -170,3 +173,73 @@ def readable_logs(
             for handler in handlers:
                 std.addHandler(handler)
             std.propagate = propagate
+
+
+# --- operator tables ----------------------------------------------------------------------------
+def print_table(
+    console: Console,
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    wide: bool = False,
+    as_json: bool = False,
+) -> None:
+    """A table readable at any terminal width: cells wrap (long words fold, nothing is cut to
+    ``2026-11-2…``); ``wide`` keeps each row on one line whatever the width; ``as_json`` prints the
+    rows as a JSON list of objects keyed by column, for scripts."""
+    cells = [[str(value) for value in row] for row in rows]
+    if as_json:
+        console.out(json.dumps([dict(zip(columns, row, strict=True)) for row in cells], indent=2))
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=wide)
+    for row in cells:
+        table.add_row(*row)
+    if not wide:
+        console.print(table)
+        return
+    # As wide as the content needs (a pager, or a window made wider, shows it whole).
+    saved = console.width
+    console.width = max(saved, table_width(table, console))
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = saved
+
+
+def table_width(table: Table, console: Console) -> int:
+    """The width ``table`` takes with no line broken."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update(width=100_000), table).maximum
+
+
+# --- the end of a local run ---------------------------------------------------------------------
+#: What a local run that must continue later tells the operator: no retry machine runs here.
+CONTINUE_LATER = {
+    "retry_later": "Severa is unavailable. This local run does not retry by itself (in AWS the retry "
+    "machine would, every 10 minutes): the progress is saved; run the same command again later.",
+    "partial": "The time budget was spent. This local run does not continue by itself: the progress is "
+    "saved; run the same command again to go on.",
+}
+
+
+def run_verdict(status: str, failed: int) -> str:
+    """``succeeded``, ``succeeded with 2 record errors``, ``retry later``: the run's outcome in words."""
+    if status == "succeeded_with_errors":
+        return f"succeeded with {failed} record error" + ("" if failed == 1 else "s")
+    return status.replace("_", " ")
+
+
+def run_summary(data_type: str, answer: dict[str, Any]) -> str:
+    """One line whose counts add up: fetched = delivered + skipped + failed + dropped as overlap."""
+    count = {
+        k: int(answer.get(k) or 0) for k in ("fetched", "delivered", "skipped", "failed", "dropped_overlap")
+    }
+    return (
+        f"{data_type}: {run_verdict(str(answer.get('status')), count['failed'])} · fetched {count['fetched']}, "
+        f"delivered {count['delivered']}, skipped {count['skipped']}, failed {count['failed']}, "
+        f"dropped as overlap {count['dropped_overlap']}"
+    )

@@ -84,7 +84,7 @@ def run_demo(console: Console, *, wait_seconds: int = 1, json_lines: bool = Fals
             second = _run_all(stack)
             _show_results(console, stack, second, "Second run (incremental)")
             story.expect(
-                all(r["status"] == "succeeded" for r in second),
+                all(r["status"] in DONE for r in second),
                 "a second-run data type did not succeed",
             )
             story.expect(
@@ -107,13 +107,17 @@ def run_demo(console: Console, *, wait_seconds: int = 1, json_lines: bool = Fals
 
 
 # --- acts ---------------------------------------------------------------------------------------
+#: A run that ended: invoice 10502 is unmappable on purpose, so invoices end "with record errors".
+DONE = ("succeeded", "succeeded_with_errors")
+
+
 def _run_all(stack: LocalStack) -> list[dict[str, Any]]:
     return [stack.invoke(dt.name) for dt in registry.run_order()]
 
 
 def _check_first_run(stack: LocalStack, results: list[dict[str, Any]], story: Story) -> None:
     by_type = {r["data_type"]: r for r in results}
-    story.expect(all(r["status"] == "succeeded" for r in results), "a first-run data type did not succeed")
+    story.expect(all(r["status"] in DONE for r in results), "a first-run data type did not succeed")
     statuses = _invoice_statuses(stack)
     for number, expected in (
         ("10501", "Transferred"),
@@ -246,7 +250,11 @@ def _show_results(console: Console, stack: LocalStack, results: list[dict[str, A
         answer = answers.get(dt.name) or (watermarks.get(dt.name, {}).get("last_run") or {})
         status = str(answer.get("status", "-"))
         style = (
-            "green" if status == "succeeded" else "yellow" if status in ("retry_later", "partial") else "red"
+            "green"
+            if status == "succeeded"
+            else "yellow"
+            if status in ("retry_later", "partial", "succeeded_with_errors")
+            else "red"
         )
         runs.add_row(
             dt.name,

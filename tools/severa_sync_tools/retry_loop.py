@@ -1,6 +1,6 @@
 """The retry state machine, run locally: an interpreter for the part of Amazon States Language that
 ``infra/statemachines/retry.asl.json`` uses (Pass, Wait, Choice, Task, Succeed, Fail; JSONPath by
-dots; the intrinsics States.Format, StringToJson, JsonToString, MathAdd).
+dots; the intrinsics States.Format, StringToJson, JsonToString, MathAdd, Base64Decode).
 
 The local run (``severa-sync demo``) drives a run that met a maintenance break through THE SAME
 definition Step Functions runs, not a Python copy of it: the template's ``DefinitionSubstitutions``
@@ -11,6 +11,7 @@ Task resources go to the local handler (``lambda:invoke``) and to moto (``sns:pu
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import operator
@@ -168,6 +169,8 @@ class _Intrinsic:
             return json.dumps(plain[0], separators=(",", ":"))
         if name == "MathAdd" and len(plain) == 2:
             return plain[0] + plain[1]
+        if name == "Base64Decode" and len(plain) == 1:
+            return base64.b64decode(plain[0], validate=True).decode("utf-8")
         raise StateMachineError(f"unsupported intrinsic States.{name} with {len(args)} arguments")
 
 

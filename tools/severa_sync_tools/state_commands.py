@@ -21,10 +21,13 @@ from severa_sync.engine.ports import StateStore
 from severa_sync.errors import ConfigError
 from severa_sync.logs import logger
 from severa_sync.timeutil import format_watermark, iso_seconds, local, parse_watermark, utcnow
-from severa_sync_tools.console import readable_logs
+from severa_sync_tools.console import print_table, readable_logs
+from severa_sync_tools.stack import DeployedStack, resolve_stack
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LATER = 0, 1, 2, 75
 DEFAULT_STATE_FILE = ".severa-sync/state.json"
+#: A configuration file named once for a shell session instead of --config on every command.
+CONFIG_FILE_VARIABLE = "SEVERA_SYNC_CONFIG_FILE"
 
 
 class CliError(ConfigError):
@@ -37,7 +40,38 @@ def option(args: argparse.Namespace, name: str) -> Any:
 
 
 def tenant_config(args: argparse.Namespace) -> TenantConfig:
-    return load_file(args.config) if option(args, "config") else TenantConfig()
+    """The configuration the operator named; read once per command. No default tenant: a command
+    that guessed one would read or edit another tenant's state (``demo`` builds its own)."""
+    cached: TenantConfig | None = getattr(args, "_tenant_config", None)
+    if cached is None:
+        cached = _named_config(args)
+        args._tenant_config = cached
+    return cached
+
+
+def _named_config(args: argparse.Namespace) -> TenantConfig:
+    if option(args, "stack"):
+        return deployed_stack(args).config()
+    path = option(args, "config") or os.environ.get(CONFIG_FILE_VARIABLE)
+    if not path:
+        raise CliError(
+            f"name the tenant: --config FILE (or {CONFIG_FILE_VARIABLE}) or --stack NAME "
+            "(a deployed stack); only severa-sync demo has a built-in configuration"
+        )
+    return load_file(path)
+
+
+def deployed_stack(args: argparse.Namespace) -> DeployedStack:
+    """The stack named by --stack, its outputs read once per command."""
+    cached: DeployedStack | None = getattr(args, "_deployed_stack", None)
+    if cached is None:
+        cached = resolve_stack(args.stack, option(args, "region"))
+        args._deployed_stack = cached
+    return cached
+
+
+def uses_aws_state(args: argparse.Namespace) -> bool:
+    return bool(option(args, "stack")) or (option(args, "state") or "local") == "aws"
 
 
 def tenant_of(args: argparse.Namespace) -> str:
@@ -49,22 +83,31 @@ def state_file(args: argparse.Namespace) -> str:
 
 
 def table_name(args: argparse.Namespace) -> str:
+    if option(args, "stack"):
+        return deployed_stack(args).table
     table = option(args, "table") or os.environ.get("STATE_TABLE")
     if not table:
         raise CliError("--state aws needs --table NAME or STATE_TABLE (the stack output StateTableName)")
     return str(table)
 
 
+def dynamodb_client(args: argparse.Namespace) -> Any:
+    """In the stack's region with --stack; else the AWS CLI's."""
+    if option(args, "stack"):
+        return deployed_stack(args).client("dynamodb")
+    import boto3
+
+    return boto3.client("dynamodb")
+
+
 def open_store(args: argparse.Namespace) -> StateStore:
-    if (option(args, "state") or "local") == "local":
+    if not uses_aws_state(args):
         from severa_sync.state.memory import MemoryStateStore
 
         return MemoryStateStore(state_file(args))
-    import boto3
-
     from severa_sync.state.dynamodb import DynamoStateStore
 
-    return DynamoStateStore(boto3.client("dynamodb"), table_name(args))
+    return DynamoStateStore(dynamodb_client(args), table_name(args))
 
 
 def _operator(args: argparse.Namespace) -> str:
@@ -102,7 +145,8 @@ def _operator_log(args: argparse.Namespace, message: str, action: str, **fields:
 
 # --- commands -----------------------------------------------------------------------------------
 def cmd_state(args: argparse.Namespace, console: Console) -> int:
-    store, tenant = open_store(args), tenant_of(args)
+    tenant = tenant_of(args)  # first: a command that names no tenant touches no store
+    store = open_store(args)
     with readable_logs(
         console, json_lines=option(args, "log_format") == "json", zone=tenant_config(args).zone
     ):
@@ -116,53 +160,59 @@ def cmd_state(args: argparse.Namespace, console: Console) -> int:
             return _state_clear_halt(console, args, store, tenant)
         if args.action == "forget":
             return _state_forget(console, args, store, tenant)
-        return _state_retry_set(console, store, tenant, args.data_type)
+        if args.action == "mappings":
+            from severa_sync_tools.mapping_view import show_mappings
+
+            return show_mappings(console, store, tenant, args.data_type, args.key)
+        return _state_retry_set(console, store, tenant, args.data_type, _table_style(args))
 
 
 def _watermark_items(args: argparse.Namespace, store: StateStore, tenant: str) -> dict[str, dict[str, Any]]:
     """The watermark items as stored (the port reads one type at a time; this lists them all)."""
-    if (option(args, "state") or "local") == "local":
+    if not uses_aws_state(args):
         rows = store.watermarks(tenant)  # type: ignore[attr-defined]
     else:
-        import boto3
-
         from severa_sync.state.table import StateTable
 
-        rows = list(StateTable(boto3.client("dynamodb"), table_name(args)).query_prefix(tenant, "WATERMARK#"))
+        rows = list(StateTable(dynamodb_client(args), table_name(args)).query_prefix(tenant, "WATERMARK#"))
     return {str(row.get("data_type") or row["sk"].split("#", 1)[1]): row for row in rows}
 
 
 def _state_list(console: Console, args: argparse.Namespace, store: StateStore, tenant: str) -> int:
     items = _watermark_items(args, store, tenant)
     halted = {h.data_type for h in store.halts(tenant)}
-    table = Table(title=f"Watermarks of tenant {tenant}" + (" (tenant HALTED)" if None in halted else ""))
-    for column in (
-        "data type",
-        "watermark",
-        "set by",
-        "last run",
-        "fetched",
-        "delivered",
-        "skipped",
-        "failed",
-        "finished",
-        "parked",
-    ):
-        table.add_column(column)
+    rows = []
     for dt in registry.run_order():
         item = items.get(dt.name, {})
         last = item.get("last_run") or {}
         status = str(last.get("status", "-")) + (" (halted)" if dt.name in halted else "")
-        table.add_row(
-            dt.name,
-            str(item.get("watermark") or "not set"),
-            str(item.get("updated_by") or "-"),
-            status,
-            *(str(last.get(k, "-")) for k in ("fetched", "delivered", "skipped", "failed", "finished_at")),
-            str(len(store.parked(tenant, dt.name))),
+        # fetched = delivered + skipped + failed + overlap (re-read by the overlap, dropped, not re-sent)
+        overlap = last.get("dropped_overlap", 0 if last else "-")
+        rows.append(
+            [
+                dt.name,
+                str(item.get("watermark") or "not set"),
+                str(item.get("updated_by") or "-"),
+                status,
+                *(str(last.get(k, "-")) for k in ("fetched", "delivered", "skipped", "failed")),
+                str(overlap),
+                str(last.get("finished_at", "-")),
+                str(len(store.parked(tenant, dt.name))),
+            ]
         )
-    console.print(table)
+    columns = ("data type", "watermark", "set by", "last run", "fetched", "delivered", "skipped", "failed")
+    print_table(
+        console,
+        f"Watermarks of tenant {tenant}" + (" (tenant HALTED)" if None in halted else ""),
+        (*columns, "overlap", "finished", "parked"),
+        rows,
+        **_table_style(args),
+    )
     return EXIT_OK
+
+
+def _table_style(args: argparse.Namespace) -> dict[str, bool]:
+    return {"wide": bool(option(args, "wide")), "as_json": bool(option(args, "json"))}
 
 
 def _state_halts(console: Console, store: StateStore, tenant: str) -> int:
@@ -281,23 +331,26 @@ def _state_clear_halt(console: Console, args: argparse.Namespace, store: StateSt
     return EXIT_OK
 
 
-def _state_retry_set(console: Console, store: StateStore, tenant: str, data_type: str | None) -> int:
+def _state_retry_set(
+    console: Console, store: StateStore, tenant: str, data_type: str | None, style: dict[str, bool]
+) -> int:
     names = [data_type] if data_type else [dt.name for dt in registry.run_order()]
-    table = Table(title=f"Retry set of tenant {tenant}")
-    for column in ("data type", "record", "attempts", "error code", "error", "first failed", "key"):
-        table.add_column(column)
-    count = 0
-    for name in names:
-        for item in store.parked(tenant, name):
-            count += 1
-            table.add_row(
-                name,
-                item.display_key,
-                str(item.attempts),
-                item.last_error_code,
-                item.last_error_message,
-                format_watermark(item.first_failed_at),
-                item.key,
-            )
-    console.print(table if count else f"The retry set of tenant {tenant} is empty.")
+    rows = [
+        [
+            name,
+            item.display_key,
+            item.attempts,
+            item.last_error_code,
+            item.last_error_message,
+            format_watermark(item.first_failed_at),
+            item.key,
+        ]
+        for name in names
+        for item in store.parked(tenant, name)
+    ]
+    if not rows and not style["as_json"]:
+        console.print(f"The retry set of tenant {tenant} is empty.")
+        return EXIT_OK
+    columns = ("data type", "record", "attempts", "error code", "error", "first failed", "key")
+    print_table(console, f"Retry set of tenant {tenant}", columns, rows, **style)
     return EXIT_OK

@@ -3,7 +3,8 @@
 An alert is a postcard: it may cross mail servers and sit in inboxes, so it carries no customer
 data. ``format_alert`` renders exactly these fields and nothing else: kind, tenant, data type, the
 summary (written by the engine without record content), the time in UTC and in the tenant's zone to
-the second, the run id and a Logs Insights query that leads to the details in the logs.
+the second, the run id, the runbook section that says what to do, and a Logs Insights query that
+leads to the details in the logs.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from severa_sync import runbook
 from severa_sync.awscalls import failure
 from severa_sync.engine.ports import Alert
 from severa_sync.errors import CallInfo, SyncError
+from severa_sync.redaction import redact, redact_and_cut
 from severa_sync.timeutil import as_utc, iso_seconds
 
 if TYPE_CHECKING:
@@ -36,8 +39,8 @@ class AlertPublishFailed(SyncError):
 
 
 def _one_line(text: str, limit: int, ellipsis: str = "…") -> str:
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= limit else flat[: limit - len(ellipsis)] + ellipsis
+    flat = " ".join(_CONTROL.sub(" ", redact(text)).split())
+    return redact_and_cut(flat, limit, ellipsis)
 
 
 def format_subject(alert: Alert) -> str:
@@ -51,7 +54,7 @@ def format_alert(alert: Alert) -> tuple[str, str]:
     """(subject, body) of the alert email: the listed fields only, never anything else."""
     local_zone = getattr(alert.at_local.tzinfo, "key", None)
     local = iso_seconds(alert.at_local) + (f" ({local_zone})" if local_zone else "")
-    query = _CONTROL.sub(" ", alert.logs_query).strip()[:MAX_QUERY_CHARS]
+    query = redact_and_cut(_CONTROL.sub(" ", alert.logs_query).strip(), MAX_QUERY_CHARS)
     body = "\n".join(
         [
             f"severa-sync alert: {_one_line(alert.kind.replace('_', ' '), 100)}",
@@ -62,6 +65,7 @@ def format_alert(alert: Alert) -> tuple[str, str]:
             f"When (UTC):    {iso_seconds(as_utc(alert.at_utc))}",
             f"When (local):  {local}",
             f"Run id:        {_one_line(alert.run_id, 200)}",
+            f"What to do:    see {runbook.section(_one_line(alert.kind, 100))} (the runbook)",
             "",
             "CloudWatch Logs Insights query for the details:",
             query,

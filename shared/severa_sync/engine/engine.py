@@ -9,6 +9,7 @@ continue at once (``partial``). Nothing escapes unclassified.
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -17,17 +18,40 @@ from datetime import datetime
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine import watermark as wm
-from severa_sync.engine.ports import Alert, Alerts, RunSummary, Source, StateStore, Target, Versions
-from severa_sync.engine.run import HandEdited, OutOfTime, Run, plural, run_by_kind
-from severa_sync.errors import Disposition, SchemaVersionChanged, SyncError, TimeBudgetSpent
+from severa_sync.engine.lease import Lease, LockBusy
+from severa_sync.engine.parked import DROPPED_ALERT, dropped_alert_summary
+from severa_sync.engine.ports import (
+    Alert,
+    Alerts,
+    Mapping,
+    RetryItem,
+    RunSummary,
+    Source,
+    StateStore,
+    Target,
+    Versions,
+)
+from severa_sync.engine.run import HandEdited, OutOfTime, Run, counted, own_resume, plural, run_by_kind
+from severa_sync.errors import (
+    Disposition,
+    SchemaVersionChanged,
+    SeveraResponseTooLarge,
+    SyncError,
+    TimeBudgetSpent,
+)
 from severa_sync.logs import RunLog
 from severa_sync.registry import DataType
 from severa_sync.telemetry import RunMetrics, Telemetry
-from severa_sync.timeutil import format_watermark, iso_seconds, local, utcnow
+from severa_sync.timeutil import format_watermark, iso_seconds, local, readable_duration, utcnow
+
+#: A record_errors alert names at most this many records (the summary stays a postcard).
+ALERT_RECORD_NAMES = 5
 
 
 class RunStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
+    #: Done, but some records were parked in the retry set: never shown as plain "succeeded".
+    SUCCEEDED_WITH_ERRORS = "succeeded_with_errors"
     PARTIAL = "partial"  # time budget spent: continue at once
     RETRY_LATER = "retry_later"  # Severa unavailable: wait and call again
     FAILED = "failed"
@@ -51,6 +75,8 @@ class RunResult:
     #: When the run ended, in UTC and in the tenant's zone (the retry machine's alert shows both).
     finished_utc: str | None = None
     finished_local: str | None = None
+    #: Re-read by the overlap and dropped: fetched = delivered + skipped + failed + dropped_overlap.
+    dropped_overlap: int = 0
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -97,7 +123,10 @@ class SyncEngine:
         attempt: int = 0,
         run_id: str | None = None,
         remaining_seconds: Callable[[], float] | None = None,
+        invocation_id: str | None = None,
     ) -> RunResult:
+        """``invocation_id`` names this invocation (the Lambda request id) in its lock token: two
+        invocations of one ``run_id`` never share a lock."""
         dt = registry.get(name)
         run_id = run_id or new_run_id(name, self.clock)
         log = RunLog(
@@ -110,11 +139,14 @@ class SyncEngine:
         )
         started = self.clock()
         remaining = remaining_seconds or (lambda: float("inf"))
+        self.source.forget_last_call()  # a warm container's last call belongs to another invocation
         log.info(f"{dt.noun} transfer started", action="run_started", attempt=attempt)
         started_runs: list[Run] = []  # the Run, once created, so counts survive an exception
         status, error_code = RunStatus.FAILED, None
         try:
-            status = self._guarded(dt, log, run_id, remaining, started_runs)
+            status = self._guarded(dt, log, run_id, remaining, started_runs, invocation_id=invocation_id)
+        except LockBusy:
+            status, error_code = RunStatus.SKIPPED, "lock_busy"
         except (OutOfTime, TimeBudgetSpent):
             status = RunStatus.PARTIAL
             log.info(
@@ -146,7 +178,14 @@ class SyncEngine:
 
     # -- stages --------------------------------------------------------------------------------
     def _guarded(
-        self, dt: DataType, log: RunLog, run_id: str, remaining: Callable[[], float], started_runs: list[Run]
+        self,
+        dt: DataType,
+        log: RunLog,
+        run_id: str,
+        remaining: Callable[[], float],
+        started_runs: list[Run],
+        *,
+        invocation_id: str | None = None,
     ) -> RunStatus:
         tenant = self.config.tenant
         if not self.config.type_settings(dt.name).enabled:
@@ -162,16 +201,26 @@ class SyncEngine:
                     halt_code=halt.code,
                 )
                 return RunStatus.HALTED
-        lease = self.config.engine.lock_lease_seconds
-        if not self.state.acquire_lock(tenant, dt.name, run_id, lease):
+        lease = Lease(
+            self.state,
+            tenant,
+            dt.name,
+            run_id=run_id,
+            invocation_id=invocation_id,
+            configured_seconds=self.config.engine.lock_lease_seconds,
+            remaining_seconds=remaining,
+            clock=self.clock,
+        )
+        if not lease.acquire():
             log.info(
-                f"Another {dt.noun.lower()} run holds the lock; this invocation ends without work",
+                f"Another {dt.noun.lower()} invocation holds the lock (perhaps an earlier attempt of this "
+                "run still going); this invocation ends without work",
                 action="lock_busy",
             )
-            return RunStatus.SKIPPED
+            raise LockBusy
         try:
             self._version_gate(dt, log, run_id)
-            stored = self.state.read_watermark(tenant, dt.name)
+            stored = own_resume(self.state.read_watermark(tenant, dt.name), log)
             signpost = wm.signpost(self.clock(), self.source.server_time())
             run = Run(
                 dt=dt,
@@ -186,6 +235,7 @@ class SyncEngine:
             )
             run.stored, run.expected_raw, run.current = stored, stored.raw, stored.watermark
             run.current_resume, run.window_seconds = stored.resume, stored.window_seconds
+            run.keep_lock = lease.keep
             log.info(
                 f"Watermark {stored.raw or 'not set (first run)'}; signpost {format_watermark(signpost)}",
                 action="run_planned",
@@ -198,7 +248,7 @@ class SyncEngine:
                 log.info(f"No {plural(dt.noun)} found", action="nothing_found")
             return RunStatus.SUCCEEDED
         finally:
-            self.state.release_lock(tenant, dt.name, run_id)
+            lease.release()
 
     def _version_gate(self, dt: DataType, log: RunLog, run_id: str) -> None:
         tenant = self.config.tenant
@@ -253,6 +303,24 @@ class SyncEngine:
 
     def _classified(self, dt: DataType, log: RunLog, run_id: str, error: SyncError) -> tuple[RunStatus, str]:
         previous = error.call or self.source.last_call()
+        if isinstance(error, SeveraResponseTooLarge):
+            # Splitting and fallbacks are spent: Severa answered, and waiting 10 minutes changes
+            # nothing. Not "unavailable": stopped, alerted, the next schedule tries again.
+            log.error(
+                f"{dt.noun} transfer stopped: {error.message}. The answer stays too big at the smallest "
+                "window; raise severa.max_response_bytes (docs/configuration.md)",
+                error,
+                previous_call=previous,
+                action="run_failed",
+            )
+            self._alert(
+                log,
+                "response_too_large",
+                dt,
+                run_id,
+                f"A Severa answer stayed over the size limit at the smallest window ({error.code}).",
+            )
+            return RunStatus.FAILED, error.code
         if error.disposition is Disposition.RETRY_LATER:
             log.error(
                 f"{dt.noun} transfer paused: Severa is unavailable ({error.message}). Progress is saved; "
@@ -266,8 +334,14 @@ class SyncEngine:
             f"{dt.noun} transfer stopped: {error.message}", error, previous_call=previous, action="run_failed"
         )
         if error.alert_kind:
+            # An error may say more in its alert (e.g. the tenant's real invoice statuses).
+            summary = getattr(error, "alert_summary", None)
             self._alert(
-                log, error.alert_kind, dt, run_id, f"The run stopped: {type(error).__name__} ({error.code})."
+                log,
+                error.alert_kind,
+                dt,
+                run_id,
+                summary or f"The run stopped: {type(error).__name__} ({error.code}).",
             )
         return RunStatus.FAILED, error.code
 
@@ -285,6 +359,8 @@ class SyncEngine:
         counts = run.counts if run else None
         finished = self.clock()
         watermark = run.expected_raw if run else None
+        if status is RunStatus.SUCCEEDED and counts and counts.failed:
+            status = RunStatus.SUCCEEDED_WITH_ERRORS
         result = RunResult(
             self.config.tenant,
             dt.name,
@@ -299,6 +375,7 @@ class SyncEngine:
             watermark,
             iso_seconds(finished),
             iso_seconds(local(finished, self.config.zone)),
+            counts.dropped_overlap if counts else 0,
         )
         if status not in (RunStatus.SKIPPED,):
             try:
@@ -314,6 +391,7 @@ class SyncEngine:
                         result.failed,
                         started,
                         finished,
+                        result.dropped_overlap,
                     ),
                 )
                 self.state.set_unavailable_attempts(
@@ -323,15 +401,11 @@ class SyncEngine:
                 log.error(
                     f"Could not record the run summary: {error.message}", error, action="summary_failed"
                 )
-        if result.failed:
-            self._alert(
-                log,
-                "record_errors",
-                dt,
-                run_id,
-                f"{result.failed} {plural(dt.noun)} could not be transferred "
-                "in this run; they are parked in the retry set.",
-            )
+        if run is not None and result.failed:
+            self._alert_new_record_errors(log, dt, run)
+        if run is not None and run.dropped_not_found:
+            summary = dropped_alert_summary(run.dropped_not_found, plural(dt.noun))
+            self._alert(log, DROPPED_ALERT, dt, run_id, summary)
         lag = (finished - run.current).total_seconds() if run and run.current else None
         self.telemetry.emit(
             RunMetrics(
@@ -343,10 +417,20 @@ class SyncEngine:
                 (finished - started).total_seconds(),
                 lag,
                 status is RunStatus.FAILED,
+                result.dropped_overlap,
             )
         )
+        if run is not None and run.expected_raw != run.stored.raw:
+            # One line per run at INFO; each checkpoint's own line is DEBUG (see Run.checkpoint).
+            log.info(
+                f"Watermark advanced from {run.stored.raw or 'not set'} to {run.expected_raw}",
+                action="watermark_advanced",
+                watermark_old=run.stored.raw,
+                watermark_new=run.expected_raw,
+                checkpoints=run.checkpoints,
+            )
         log.info(
-            f"{dt.noun} transfer ended",
+            f"{dt.noun} transfer ended" + _outcome(status, result.failed),
             action="run_finished",
             status=status.value,
             fetched=result.fetched,
@@ -355,13 +439,73 @@ class SyncEngine:
             failed=result.failed,
             dropped_overlap=counts.dropped_overlap if counts else 0,  # re-read by the overlap, not re-sent
             duration_seconds=round((finished - started).total_seconds(), 3),
+            duration=readable_duration(finished - started),
             watermark_new=watermark,
         )
         log.close()
         return result
 
-    def _alert(self, log: RunLog, kind: str, dt: DataType, run_id: str, summary: str) -> None:
-        """Publish an alert; a failure to publish is logged, never allowed to hide the run's outcome."""
+    def _alert_new_record_errors(self, log: RunLog, dt: DataType, run: Run) -> None:
+        """``record_errors`` when the retry set gained a record or a parked record a new error;
+        the same records failing the same way again is not news (it is in the last alert).
+
+        What was alerted is remembered per record only after the alert went out, so a run that died
+        (or could not publish) between parking and alerting is alerted by the next run."""
+        tenant = self.config.tenant
+        memory = f"{ALERTED_PREFIX}{dt.name}"
+        try:
+            parked = self.state.parked(tenant, dt.name)
+            alerted = self.state.get_mappings(tenant, memory, [item.key for item in parked])
+        except SyncError as error:  # cannot compare: better one alert too many than one too few
+            log.error(f"Could not read the retry set: {error.message}", error, action="retry_set_unreadable")
+            parked, alerted = None, {}
+        if parked is None:
+            fresh: list[RetryItem] = []
+            news = [f"{run.counts.failed} {plural(dt.noun)}"]
+            total = run.counts.failed
+        else:
+            fresh = [
+                item
+                for item in parked
+                if item.key not in alerted or alerted[item.key].content_hash != _error_signature(item)
+            ]
+            if not fresh:
+                if run.counts.failed:
+                    log.info(
+                        f"{counted(run.counts.failed, dt.noun)} failed again as before; no new alert",
+                        action="record_errors_unchanged",
+                    )
+                return
+            news = [f"{item.key} ({item.last_error_code})" for item in fresh[:ALERT_RECORD_NAMES]]
+            if len(fresh) > ALERT_RECORD_NAMES:
+                news.append(f"and {len(fresh) - ALERT_RECORD_NAMES} more")
+            total = len(parked)
+        sent = self._alert(
+            log,
+            "record_errors",
+            dt,
+            run.run_id,
+            f"New record errors (Severa GUID, error code): {', '.join(news)}. "
+            f"{counted(total, dt.noun)} in the retry set in all; the next runs retry them.",
+        )
+        if not sent:
+            return
+        now = self.clock()
+        try:
+            for item in fresh:
+                self.state.put_mapping(
+                    tenant, memory, item.key, Mapping("record_errors", _error_signature(item), now)
+                )
+        except SyncError as error:  # the next run alerts these again: one alert too many, never none
+            log.error(
+                f"Could not remember the alerted record errors: {error.message}",
+                error,
+                action="summary_failed",
+            )
+
+    def _alert(self, log: RunLog, kind: str, dt: DataType, run_id: str, summary: str) -> bool:
+        """Publish an alert; a failure to publish is logged, never allowed to hide the run's outcome.
+        Returns whether it went out."""
         now = self.clock()
         alert = Alert(
             kind=kind,
@@ -382,3 +526,22 @@ class SyncEngine:
                 action="alert_failed",
                 alert_kind=kind,
             )
+            return False
+        return True
+
+
+#: Mapping-store type prefix of what ``record_errors`` already told, per parked record.
+ALERTED_PREFIX = "alerted-"
+
+
+def _error_signature(item: RetryItem) -> str:
+    """A parked record's error as alerted: a new error, or the record parked anew, is news."""
+    text = f"{item.first_failed_at.isoformat()}|{item.last_error_code}|{item.last_error_message}"
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _outcome(status: RunStatus, failed: int) -> str:
+    """The end line's verdict: a run with parked records says so in its first words."""
+    if status is RunStatus.SUCCEEDED_WITH_ERRORS:
+        return f": succeeded with {counted(failed, 'record error')}"
+    return "" if status is RunStatus.SUCCEEDED else f": {status.value.replace('_', ' ')}"

@@ -7,10 +7,11 @@ fakes (``tests/fakes.py``).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -31,6 +32,8 @@ class SourceRecord:
     content_hash: str
     #: The typed record (pydantic model from ``severa.models``).
     payload: BaseModel
+    #: Set when the source could not decode this record: the engine parks it alone, delivers the rest.
+    error: SyncError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,10 @@ class Window:
 
     start: datetime
     end: datetime | None = None
+    #: Read the whole answer whatever its size (the reader streams with flat memory): set where no
+    #: smaller read exists (the smallest window, a type without a fallback), so the size limit only
+    #: ever means "read smaller", never "stop".
+    past_size_cap: bool = False
 
     def __str__(self) -> str:
         end = self.end.isoformat() if self.end else "now"
@@ -66,6 +73,19 @@ class Source(Protocol):
     def read_by_key(self, data_type: DataType, key: str) -> SourceRecord | None:
         """One record by GUID (retry set, on-demand dependencies); None when it no longer exists."""
 
+    def check_ready(self, data_type: DataType) -> None:
+        """Raise a STOP error, before anything is read, when the tenant's source cannot serve the
+        type as configured (invoices: the configured status names are not the tenant's)."""
+
+    def read_waiting(
+        self, data_type: DataType, limit: int, *, past_size_cap: bool = False
+    ) -> Iterator[SourceRecord]:
+        """At most ``limit`` records waiting in the source's queue (invoices in the source status),
+        whatever their dates; empty for types without a queue."""
+
+    def look_up_parked(self, data_type: DataType, item: RetryItem) -> Lookup:
+        """Read a parked record again, by GUID and, where Severa has one, by another key."""
+
     def acknowledge(self, data_type: DataType, record: SourceRecord) -> str | None:
         """Tell the source a record was delivered (invoices: ``SetInvoiceStatus`` to Transferred).
 
@@ -75,6 +95,9 @@ class Source(Protocol):
     def last_call(self) -> CallInfo | None:
         """The previous call to the source with its parameters, secrets redacted."""
 
+    def forget_last_call(self) -> None:
+        """Start a new invocation: a warm Lambda's previous call must never show up in its errors."""
+
 
 @dataclass(slots=True)
 class Delivery:
@@ -83,6 +106,8 @@ class Delivery:
     delivered: list[SourceRecord] = field(default_factory=list)
     skipped: list[SourceRecord] = field(default_factory=list)  # unchanged since last delivery
     failed: list[tuple[SourceRecord, SyncError]] = field(default_factory=list)
+    #: Severa key -> the target's key (Visma.net customer number, invoice reference) where known.
+    target_keys: dict[str, str] = field(default_factory=dict)
 
 
 class Target(Protocol):
@@ -101,6 +126,14 @@ class Target(Protocol):
         """
 
     def last_call(self) -> CallInfo | None: ...
+
+
+@runtime_checkable
+class WindowedTarget(Protocol):
+    """A target that replaces what a read window covers (S3 day and week files) and wants to know
+    when a window starts: what an earlier, unfinished window wrote no longer counts toward it."""
+
+    def begin_window(self, data_type: DataType, window: Window) -> None: ...
 
 
 @dataclass(slots=True)
@@ -122,6 +155,30 @@ class RetryItem:
     last_error_code: str
     last_error_message: str
     first_failed_at: datetime
+    #: Consecutive re-reads that found the record by no key, and when the first of them was.
+    not_found_count: int = 0
+    first_not_found_at: datetime | None = None
+
+
+class Found(enum.StrEnum):
+    """What re-reading a parked record showed."""
+
+    #: Read, and still to transfer: retry it.
+    PENDING = "pending"
+    #: Read, and no longer to transfer (an invoice whose status moved on): positive evidence.
+    SETTLED = "settled"
+    #: Read by another key, but with another GUID (a GUID incident): keep it parked.
+    CONFLICT = "conflict"
+    #: Found by no key. Not evidence on its own: Severa answers NotFound during GUID incidents.
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    found: Found
+    record: SourceRecord | None = None  # the record read (PENDING; SETTLED/CONFLICT: what was read)
+    #: What was read, for the log line ("by number 10501: status Transferred").
+    evidence: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +192,15 @@ class Halt:
 @dataclass(frozen=True, slots=True)
 class RunSummary:
     run_id: str
-    status: str  # "succeeded" | "partial" | "failed" | "retry_later" | "halted" | "skipped"
+    status: str  # RunStatus values: "succeeded", "succeeded_with_errors", "partial", "failed", ...
     fetched: int
     delivered: int
     skipped: int
     failed: int
     started_at: datetime
     finished_at: datetime
+    #: Re-read by the overlap and dropped, not re-sent: fetched = delivered + skipped + failed + this.
+    dropped_overlap: int = 0
 
 
 class StateStore(Protocol):
@@ -163,8 +222,16 @@ class StateStore(Protocol):
         changed it meanwhile (the hand-set value wins)."""
 
     def save_resume(
-        self, tenant: str, data_type: str, resume: dict[str, Any] | None, *, window_seconds: int | None = None
-    ) -> None: ...
+        self,
+        tenant: str,
+        data_type: str,
+        resume: dict[str, Any] | None,
+        *,
+        expected_raw: str | None,
+        window_seconds: int | None = None,
+    ) -> bool:
+        """Conditional like ``write_watermark``: False when the watermark is no longer
+        ``expected_raw`` (an operator rewound it; the resume point belonged to the old value)."""
 
     def record_run(self, tenant: str, data_type: str, summary: RunSummary) -> None: ...
 
@@ -174,11 +241,15 @@ class StateStore(Protocol):
         """Operator rewind (the CLI's equivalent of editing the item): returns the old value."""
 
     # locks ------------------------------------------------------------------------------------
-    def acquire_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool: ...
+    def acquire_lock(
+        self, tenant: str, data_type: str, token: str, lease_seconds: int, *, run_id: str | None = None
+    ) -> bool:
+        """Take the type's lease for one invocation (``token``, unique per invocation; ``run_id`` is
+        recorded for people). False while another token holds an unexpired lease."""
 
-    def renew_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool: ...
+    def renew_lock(self, tenant: str, data_type: str, token: str, lease_seconds: int) -> bool: ...
 
-    def release_lock(self, tenant: str, data_type: str, run_id: str) -> None: ...
+    def release_lock(self, tenant: str, data_type: str, token: str) -> None: ...
 
     # retry set --------------------------------------------------------------------------------
     def park(self, tenant: str, data_type: str, record: SourceRecord, error: SyncError) -> None: ...
@@ -186,6 +257,13 @@ class StateStore(Protocol):
     def unpark(self, tenant: str, data_type: str, key: str) -> None: ...
 
     def parked(self, tenant: str, data_type: str) -> list[RetryItem]: ...
+
+    def note_not_found(self, tenant: str, data_type: str, key: str, at: datetime) -> RetryItem | None:
+        """Count one more consecutive not-found of a parked record (the first sets
+        ``first_not_found_at``); returns the updated item, None when it is no longer parked."""
+
+    def clear_not_found(self, tenant: str, data_type: str, key: str) -> None:
+        """The parked record was read again: its not-found count starts over."""
 
     # versions and halts -----------------------------------------------------------------------
     def read_versions(self, tenant: str) -> Versions | None: ...

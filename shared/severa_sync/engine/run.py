@@ -7,18 +7,30 @@ module does the work in between and keeps its counters. Nothing here knows SOAP 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, NoReturn
 
 from severa_sync.config import TenantConfig
 from severa_sync.engine import watermark as wm
-from severa_sync.engine.ports import Source, SourceRecord, StateStore, Target, WatermarkState, Window
+from severa_sync.engine.days import reconcile_start
+from severa_sync.engine.invoice_queue import drain_queue
+from severa_sync.engine.parked import retry_parked_items, unconfirmed
+from severa_sync.engine.ports import (
+    Found,
+    Source,
+    SourceRecord,
+    StateStore,
+    Target,
+    WatermarkState,
+    Window,
+)
 from severa_sync.engine.windows import larger, plan, smaller
 from severa_sync.errors import (
     ChangedDuringTransfer,
     Disposition,
+    InvoiceNotConfirmed,
     SeveraResponseTooLarge,
     SeveraTimeout,
     SyncError,
@@ -26,12 +38,32 @@ from severa_sync.errors import (
 )
 from severa_sync.logs import RunLog
 from severa_sync.registry import DataType, WindowKind
-from severa_sync.timeutil import format_watermark, parse_watermark
+from severa_sync.timeutil import format_watermark, parse_watermark, readable_duration
 
 #: Batches at most this big are logged record by record at INFO, like Severa's invoice example;
 #: bigger ones (mass updates) get one progress line per batch.
 PER_RECORD_INFO_LIMIT = 50
 TOO_BIG = (SeveraResponseTooLarge, SeveraTimeout)
+
+
+def _stamped(resume: dict[str, Any] | None, watermark_raw: str | None) -> dict[str, Any] | None:
+    return None if resume is None else {**resume, "for_watermark": watermark_raw}
+
+
+def own_resume(stored: WatermarkState, log: RunLog) -> WatermarkState:
+    """``stored`` without a resume point that belongs to another watermark value: one edited by hand
+    in the console with ``resume`` left in place. The operator's value wins, and the run says so."""
+    resume = stored.resume
+    if not resume or "for_watermark" not in resume or resume["for_watermark"] == stored.raw:
+        return stored
+    log.warning(
+        f"The stored resume point belongs to watermark {resume['for_watermark'] or 'not set'}, not to "
+        f"{stored.raw or 'not set'} (changed by hand): ignoring it; the run starts from the watermark",
+        action="resume_ignored",
+        watermark_old=resume["for_watermark"],
+        watermark_new=stored.raw,
+    )
+    return replace(stored, resume=None)
 
 
 class OutOfTime(Exception):
@@ -45,6 +77,11 @@ class HandEdited(Exception):
 def plural(noun: str) -> str:
     word = noun.lower()
     return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 invoice``, ``3 invoices``."""
+    return f"{count} {noun.lower() if count == 1 else plural(noun)}"
 
 
 @dataclass
@@ -80,11 +117,22 @@ class Run:
         self.run_id = run_id
         self.signpost = signpost
         self.remaining_seconds = remaining_seconds
+        #: The engine's lease check (``engine.lease.Lease.keep``): at every batch and checkpoint.
+        self.keep_lock: Callable[[], None] = lambda: None
         self.tenant = config.tenant
         self.skew = timedelta(seconds=config.engine.skew_margin_seconds)
         self.overlap = config.overlap(dt.name)
         self.counts = Counters()
         self.parked_keys: set[str] = set()
+        self.dropped_not_found = 0  # parked records dropped after a day of not-founds (one alert)
+        self.queue_handled: set[str] = set()  # keys the queue read passed on this run
+        #: The retry set at the start (key -> error code, message): record_errors alerts only news.
+        self.parked_before: dict[str, tuple[str, str]] = {}
+        self.checkpoints = 0  # watermark writes; the engine logs one INFO line for all of them
+        #: A target that only buffers in deliver() (S3): records are "processed correctly", and
+        #: leave the retry set, once flush() wrote them. (record, unchanged, each, target key)
+        self.buffered = bool(getattr(target, "buffers_until_flush", False))
+        self.unflushed: list[tuple[SourceRecord, bool, bool, str | None]] = []
         self.stored: WatermarkState = WatermarkState(None, None)  # as read at the start of the run
         self.current: datetime | None = None  # the watermark as this run last wrote it
         self.current_resume: dict[str, Any] | None = None
@@ -105,17 +153,34 @@ class Run:
         start = self.stored.watermark
         return wm.query_start(start, self.overlap) if start else self.backfill_start()
 
+    def reconcile_start(self) -> datetime:
+        """Local midnight of the first day of the reconciliation span (``reconcile_months``)."""
+        today = (self.signpost - self.skew).astimezone(self.config.zone).date()
+        day = reconcile_start(today, self.config.type_settings(self.dt.name).reconcile_months)
+        return datetime.combine(day, time(0), tzinfo=self.config.zone).astimezone(UTC)
+
     def backfill_start(self) -> datetime:
         day = self.config.type_settings(self.dt.name).backfill_from
         return datetime.combine(day, time(0), tzinfo=self.config.zone).astimezone(UTC)
 
     def checkpoint(self, new: datetime | None, *, resume: dict[str, Any] | None = None) -> None:
-        """Write the watermark conditionally on the value this run last saw."""
-        if new is None:
-            self.state.save_resume(self.tenant, self.dt.name, resume, window_seconds=self.window_seconds)
-            return
+        """Write the watermark (``new`` None: only the resume point) conditionally on the value this
+        run last saw. An operator's edit meanwhile wins: the run logs that it kept it and ends.
+
+        Every resume point is stamped with the watermark it belongs to (``for_watermark``), so one
+        left behind by a hand edit is recognised and ignored (``own_resume``)."""
+        self.keep_lock()
         old_raw = self.expected_raw
-        if old_raw is not None and parse_watermark(old_raw) == new and resume == self.current_resume:
+        if new is None:
+            stamped = _stamped(resume, old_raw)
+            if not self.state.save_resume(
+                self.tenant, self.dt.name, stamped, expected_raw=old_raw, window_seconds=self.window_seconds
+            ):
+                self.kept_hand_edit(old_raw, "the resume point")
+            self.current_resume = stamped
+            return
+        stamped = _stamped(resume, format_watermark(new))
+        if old_raw is not None and parse_watermark(old_raw) == new and stamped == self.current_resume:
             return
         written = self.state.write_watermark(
             self.tenant,
@@ -124,27 +189,31 @@ class Run:
             expected_raw=old_raw,
             run_id=self.run_id,
             window_seconds=self.window_seconds,
-            resume=resume,
+            resume=stamped,
         )
         if not written:
-            current = self.state.read_watermark(self.tenant, self.dt.name)
-            self.log.warning(
-                f"The watermark was changed by hand during the run (now {current.raw}); keeping the hand-set "
-                "value and ending this run",
-                action="watermark_kept_hand_edit",
-                watermark_old=old_raw,
-                watermark_new=current.raw,
-                watermark_not_written=format_watermark(new),
-            )
-            raise HandEdited
+            self.kept_hand_edit(old_raw, format_watermark(new))
         self.expected_raw = format_watermark(new)
-        self.current, self.current_resume = new, resume
-        self.log.info(
+        self.current, self.current_resume = new, stamped
+        self.checkpoints += 1
+        self.log.debug(
             f"Watermark advanced to {self.expected_raw}",
             action="watermark_advanced",
             watermark_old=old_raw,
             watermark_new=self.expected_raw,
         )
+
+    def kept_hand_edit(self, old_raw: str | None, not_written: str) -> NoReturn:
+        current = self.state.read_watermark(self.tenant, self.dt.name)
+        self.log.warning(
+            f"The watermark was changed by hand during the run (now {current.raw}); keeping the hand-set "
+            "value and ending this run",
+            action="watermark_kept_hand_edit",
+            watermark_old=old_raw,
+            watermark_new=current.raw,
+            watermark_not_written=not_written,
+        )
+        raise HandEdited
 
     # -- delivery ------------------------------------------------------------------------------
     def process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None = None) -> None:
@@ -168,6 +237,11 @@ class Run:
             if not batch:
                 return
             self.counts.fetched += len(batch)
+            undecodable = [(r, r.error) for r in batch if r.error is not None]
+            if undecodable:  # parked alone under their GUID; the rest of the answer goes on
+                batch = [r for r in batch if r.error is None]
+                for record, error in undecodable:
+                    self.fail(record, error)
             for record in batch:
                 if record.changed_at is not None and (
                     self.counts.max_change is None or record.changed_at > self.counts.max_change
@@ -180,13 +254,14 @@ class Run:
                     self.recent.add(record)
             if fresh:
                 self.deliver(fresh)
+            self.keep_lock()
             if self.out_of_time():
                 raise OutOfTime
 
     def deliver(self, batch: list[SourceRecord]) -> None:
         each = len(batch) <= PER_RECORD_INFO_LIMIT
         self.log.info(
-            f"{len(batch)} {self.noun_plural} found, starting to process {self.noun_plural}",
+            f"{counted(len(batch), self.dt.noun)} found, starting to process {self.noun_plural}",
             action="batch_started",
             count=len(batch),
         )
@@ -199,7 +274,8 @@ class Run:
             if record.key in failed:
                 self.fail(record, failed[record.key])
             elif record.key in done:
-                self.delivered(record, unchanged=record.key in skipped, each=each)
+                target_key = delivery.target_keys.get(record.key)
+                self.delivered(record, unchanged=record.key in skipped, each=each, target_key=target_key)
         if not each:
             self.log.info(
                 f"{self.counts.delivered + self.counts.skipped} {self.noun_plural} processed so far",
@@ -209,7 +285,9 @@ class Run:
                 failed=self.counts.failed,
             )
 
-    def delivered(self, record: SourceRecord, *, unchanged: bool, each: bool) -> None:
+    def delivered(
+        self, record: SourceRecord, *, unchanged: bool, each: bool, target_key: str | None = None
+    ) -> None:
         try:
             self.check_unchanged(record)
             new_status = self.source.acknowledge(self.dt, record)
@@ -222,12 +300,10 @@ class Run:
             self.counts.skipped += 1
         else:
             self.counts.delivered += 1
-        line = f"{self.label} {record.display_key} was processed correctly" + (
-            " (unchanged since the last delivery)" if unchanged else ""
-        )
-        (self.log.info if each else self.log.debug)(
-            line, action="record_delivered", record_key=record.key, display_key=record.display_key
-        )
+        if self.buffered:
+            self.unflushed.append((record, unchanged, each, target_key))
+        else:
+            self.written(record, unchanged=unchanged, each=each, target_key=target_key)
         if new_status is not None:
             self.log.info(
                 f'Status of {self.label.lower()} {record.display_key} was updated to "{new_status}" status',
@@ -235,6 +311,25 @@ class Run:
                 record_key=record.key,
                 display_key=record.display_key,
             )
+
+    def flush(self, window: Window | None) -> None:
+        """Have the target write what it buffered; then the records it wrote are done."""
+        self.target.flush(self.dt, window)
+        pending, self.unflushed = self.unflushed, []
+        for record, unchanged, each, target_key in pending:
+            self.written(record, unchanged=unchanged, each=each, target_key=target_key)
+
+    def written(self, record: SourceRecord, *, unchanged: bool, each: bool, target_key: str | None) -> None:
+        line = f"{self.label} {record.display_key} was processed correctly" + (
+            " (unchanged since the last delivery)" if unchanged else ""
+        )
+        (self.log.info if each else self.log.debug)(
+            line,
+            action="record_delivered",
+            record_key=record.key,
+            display_key=record.display_key,
+            **({"target_key": target_key} if target_key else {}),
+        )
         if record.key in self.parked_keys:
             self.state.unpark(self.tenant, self.dt.name, record.key)
             self.parked_keys.discard(record.key)
@@ -244,10 +339,20 @@ class Run:
         invoice was on its way is never covered by the new status (one extra call per invoice)."""
         if self.dt.name != "invoices" or self.dt.by_key_operation is None:
             return
-        current = self.source.read_by_key(self.dt, record.key)
+        lookup = self.source.look_up_parked(self.dt, unconfirmed(record, self.signpost))
+        if lookup.found in (Found.NOT_FOUND, Found.CONFLICT):
+            # No evidence either way (Severa answers NotFound during GUID incidents): not marked
+            # now, parked, and confirmed by the next run's re-read (engine/parked.py).
+            raise InvoiceNotConfirmed(
+                f"invoice {record.display_key} could not be read again from Severa to confirm it is "
+                f"unchanged ({lookup.evidence}); Visma.net has it, and it is marked transferred once "
+                "Severa answers for it again",
+                call=self.source.last_call(),
+            )
+        current = lookup.record if lookup.found is Found.PENDING else None
         if current is None:
-            # Deleted, or its status changed by hand (e.g. back to draft to edit it): either way the
-            # Severa invoice is no longer the one written to Visma.net, so it is not marked.
+            # Its status changed by hand (e.g. back to draft to edit it): the Severa invoice is no
+            # longer the one written to Visma.net, so it is not marked.
             raise ChangedDuringTransfer(
                 f"invoice {record.display_key} left the status "
                 f'"{self.config.invoices.source_status}" in Severa (or was deleted) while it was being '
@@ -270,7 +375,8 @@ class Run:
             f"{self.label} {record.display_key} ERROR: unable to process {self.dt.noun.lower()}. "
             f"Error message: {error.message}",
             error,
-            previous_call=error.call or self.target.last_call(),
+            # This record's own call, or none: the target's last call may belong to another record.
+            previous_call=error.call,
             action="record_failed",
             record_key=record.key,
             display_key=record.display_key,
@@ -280,41 +386,16 @@ class Run:
     def retry_parked(self) -> None:
         items = self.state.parked(self.tenant, self.dt.name)
         self.parked_keys = {item.key for item in items}
+        self.parked_before = {i.key: (i.last_error_code, i.last_error_message) for i in items}
         if not items or self.dt.by_key_operation is None:
             return
         self.log.info(
-            f"Retrying {len(items)} {self.noun_plural} parked by earlier runs",
+            f"Retrying {counted(len(items), self.dt.noun)} parked by earlier runs",
             action="retry_set",
             count=len(items),
         )
-        found: list[SourceRecord] = []
-        for item in items:
-            try:
-                record = self.source.read_by_key(self.dt, item.key)
-            except SyncError as error:
-                if error.disposition is not Disposition.PER_RECORD:
-                    raise
-                # A fault about this one record must not stop the run (and every run after it).
-                self.log.error(
-                    f"{self.label} {item.display_key} could not be read again from Severa "
-                    f"({error.message}); it stays in the retry set",
-                    error,
-                    action="retry_read_failed",
-                    record_key=item.key,
-                    display_key=item.display_key,
-                )
-                continue
-            if record is None:
-                self.log.info(
-                    f"{self.label} {item.display_key} no longer needs transfer; removed from the retry set",
-                    action="retry_dropped",
-                    record_key=item.key,
-                )
-                self.state.unpark(self.tenant, self.dt.name, item.key)
-                self.parked_keys.discard(item.key)
-            else:
-                found.append(record)
-        self.process(found)
+        # By GUID, then by another key; a NotFound alone never drops a record (engine/parked.py).
+        retry_parked_items(self, items)
 
     # -- read strategies -----------------------------------------------------------------------
     def run_since(self) -> None:
@@ -331,7 +412,10 @@ class Run:
             overlap=self.overlap, cap=self.signpost - self.skew, limit=self.config.engine.overlap_dedup_limit
         )
         try:
-            self.process(self.source.read(self.dt, Window(since)), overlap)
+            # A type with no smaller read to fall back to reads the whole answer: the reader's memory
+            # is flat, so the size limit would only stop it (issue 11 class 8).
+            window = Window(since, past_size_cap=self.dt.fallback_operation is None)
+            self.process(self.source.read(self.dt, window), overlap)
         except TOO_BIG as error:
             if self.dt.fallback_operation is None:
                 raise
@@ -342,7 +426,7 @@ class Run:
             )
             self.run_fallback({"mode": "fallback"})
             return
-        self.target.flush(self.dt, None)
+        self.flush(None)
         new = wm.since_watermark(
             start,
             self.counts.max_change,
@@ -377,10 +461,12 @@ class Run:
         else:
             try:
                 self.process(self.source.read_fallback(self.dt, Window(self.since())))
-            except OutOfTime:
+            except (OutOfTime, SyncError):
+                # Resume in the fallback (not the primary read that was too big), from the same
+                # watermark: conditional, so a rewind made meanwhile wins.
                 self.checkpoint(None, resume=state)
                 raise
-            self.target.flush(self.dt, None)
+            self.flush(None)
         new = wm.since_watermark(
             self.current, signpost, signpost_at=signpost, skew=self.skew, has_change_time=False
         )
@@ -389,6 +475,8 @@ class Run:
     def run_range(self) -> None:
         start = self.stored.watermark
         cursor = wm.query_start(start, self.overlap) if start else self.backfill_start()
+        if self.dt.reconciles:  # at least the reconciliation span, whatever the overlap
+            cursor = min(cursor, self.reconcile_start())
         end = self.signpost - self.skew + self.dt.lookahead
         size = (
             timedelta(seconds=self.stored.window_seconds)
@@ -396,10 +484,15 @@ class Run:
             else (self.config.window(self.dt.name))
         )
         if self.stored.window_seconds:
-            self.log.info(f"Using the window size that worked last time: {size}", action="window_remembered")
-        if self.dt.name == "invoices":
             self.log.info(
-                f'Getting "{self.config.invoices.source_status}" invoices',
+                f"Using the window size that worked last time: {readable_duration(size)}",
+                action="window_remembered",
+            )
+        if self.dt.name == "invoices":
+            # After the queue read (engine/invoice_queue.py): the incremental read by change date.
+            self.log.info(
+                f'Checking "{self.config.invoices.source_status}" invoices changed from '
+                f"{format_watermark(cursor)} to {format_watermark(end)}",
                 action="read_started",
                 since=format_watermark(cursor),
             )
@@ -409,7 +502,7 @@ class Run:
                 action="read_started",
                 since=format_watermark(cursor),
             )
-        for window in self.windows(cursor, end, size, lambda w: self.source.read(self.dt, w), None):
+        for window in self.windows(cursor, end, size, self.range_reader(), None):
             self.checkpoint(
                 wm.range_watermark(self.current, window.end or end, signpost_at=self.signpost, skew=self.skew)
             )
@@ -418,10 +511,29 @@ class Run:
             grown = larger(size, self.config.window(self.dt.name))
             if grown is not None:
                 self.window_seconds = int(grown.total_seconds())
-                self.state.save_resume(
-                    self.tenant, self.dt.name, self.stored.resume, window_seconds=self.window_seconds
+                self.checkpoint(None, resume=self.current_resume)  # only if still the watermark we wrote
+                self.log.info(
+                    f"Window size grows back to {readable_duration(grown)} for the next run",
+                    action="window_grown",
                 )
-                self.log.info(f"Window size grows back to {grown} for the next run", action="window_grown")
+
+    def range_reader(self) -> Callable[[Window], Iterator[SourceRecord]]:
+        """The window read; for invoices without those this run's queue read handled or parked:
+        each is done for this run (transferred, or parked for the next run's retry)."""
+
+        def read(window: Window) -> Iterator[SourceRecord]:
+            records = self.source.read(self.dt, window)
+            if self.dt.queue_operation is None:
+                return records
+            done = self.queue_handled
+            return (r for r in records if r.key not in done and r.key not in self.parked_keys)
+
+        return read
+
+    def save_cursor(self, resume: dict[str, Any] | None, cursor: datetime) -> None:
+        """A resumable read (the date-windowed fallback) remembers where the next one starts."""
+        if resume is not None:
+            self.checkpoint(None, resume={**resume, "cursor": format_watermark(cursor)})
 
     def windows(
         self,
@@ -437,23 +549,23 @@ class Run:
         cursor = start
         while cursor < end:
             if self.out_of_time():
-                if resume is not None:
-                    self.checkpoint(None, resume={**resume, "cursor": format_watermark(cursor)})
+                self.save_cursor(resume, cursor)
                 raise OutOfTime
             window = next(plan(cursor, end, size, align_weeks=zone))
+            shrunk = smaller(size, minimum) if zone is None else None
+            if shrunk is None:
+                # Nothing smaller to ask for: read the whole answer (memory stays flat); only the
+                # time budget bounds it, and the cursor saved below resumes it.
+                window = replace(window, past_size_cap=True)
             try:
                 self.process(read(window))
-            except OutOfTime:
-                if resume is not None:
-                    self.checkpoint(None, resume={**resume, "cursor": format_watermark(cursor)})
-                raise
             except TOO_BIG as error:
-                shrunk = smaller(size, minimum) if zone is None else None
                 if shrunk is None:
+                    self.save_cursor(resume, cursor)
                     raise
                 self.log.warning(
                     f"Window {window} was too big or too slow ({error.code}); splitting into "
-                    f"windows of {shrunk}",
+                    f"windows of {readable_duration(shrunk)}",
                     action="window_split",
                     window_seconds=int(shrunk.total_seconds()),
                 )
@@ -461,14 +573,24 @@ class Run:
                 self.split = True
                 self.window_seconds = int(size.total_seconds())
                 continue
-            self.target.flush(self.dt, window)
+            except (OutOfTime, SyncError):
+                self.save_cursor(resume, cursor)  # the windows before it are delivered and flushed
+                raise
+            self.flush(window)
             cursor = window.end or end  # planned windows always have an end
             yield window
 
 
 def run_by_kind(run: Run) -> None:
+    run.source.check_ready(run.dt)  # e.g. the invoice status names, before anything is read
     run.retry_parked()
-    if run.dt.window_kind is WindowKind.SINCE:
+    if run.dt.queue_operation is not None:
+        drain_queue(run)  # what waits in the queue goes whatever the watermark says
+    if run.dt.day_images:
+        from severa_sync.engine.images import run_day_images  # imports this module
+
+        run_day_images(run)
+    elif run.dt.window_kind is WindowKind.SINCE:
         run.run_since()
     else:
         run.run_range()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -36,12 +37,18 @@ from zeep.transports import Transport
 
 from severa_sync import __version__
 from severa_sync.config import SeveraSettings, TenantConfig
-from severa_sync.errors import CallInfo, SeveraResponseTooLarge, SyncError, TimeBudgetSpent
+from severa_sync.errors import (
+    CallInfo,
+    SeveraEndpointNotSoap,
+    SeveraResponseTooLarge,
+    SyncError,
+    TimeBudgetSpent,
+)
 from severa_sync.secrets import Secret
 from severa_sync.severa import faults, schema
 from severa_sync.severa.models import SeveraRecord
 from severa_sync.severa.quota import Quota, QuotaTracker
-from severa_sync.severa.streaming import BoundedReader, EnvelopeReader
+from severa_sync.severa.streaming import HEAD_BYTES, BoundedReader, EnvelopeReader, what_came_back
 from severa_sync.timeutil import as_utc
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,8 @@ MIN_CALL_SECONDS = 1.0
 #: Error answers are small; read at most this much of one (a maintenance page, a fault).
 ERROR_BODY_BYTES = 1024 * 1024
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: What a SOAP 1.1 answer may be labelled (WCF writes text/xml; the others are XML too).
+SOAP_MEDIA_TYPES = frozenset({"text/xml", "application/xml", "application/soap+xml"})
 
 
 class _Answer(NamedTuple):
@@ -125,6 +134,10 @@ class SeveraClient:
         """The previous call with its parameters (never the API key), for error logs."""
         return self._last_call
 
+    def forget_last_call(self) -> None:
+        """A new invocation (or record) starts: an error must never show an older call as its own."""
+        self._last_call = None
+
     @property
     def server_time(self) -> datetime | None:
         """Severa's clock: the HTTP ``Date`` of the last answer (tz-aware UTC)."""
@@ -151,19 +164,25 @@ class SeveraClient:
             raise TypeError(f"{operation} does not return one record")
         answer = self._post(op, params)
         with answer.response:
-            return next(iter(self._records(answer, op)), None)
+            # One record cannot be asked for in parts: the size limit would only stop it.
+            return next(iter(self._records(answer, op, past_size_cap=True)), None)
 
-    def stream(self, operation: str, **params: Any) -> Iterator[tuple[SeveraRecord, str]]:
+    def stream(
+        self, operation: str, *, past_size_cap: bool = False, **params: Any
+    ) -> Iterator[tuple[SeveraRecord, str]]:
         """A list call, streamed: (record, content hash) one at a time, memory flat.
 
         The request is sent when iteration starts; an error can surface after some records.
+        ``past_size_cap`` reads the whole answer whatever ``max_response_bytes`` says: for reads that
+        cannot be made smaller (the smallest window, a type with no fallback); the time budget still
+        bounds the answer.
         """
         op = schema.operation(operation)
         if not op.returns.endswith("[]"):
             raise TypeError(f"{operation} does not return a list")
         answer = self._post(op, params)
         with answer.response:
-            yield from self._records(answer, op)
+            yield from self._records(answer, op, past_size_cap=past_size_cap)
 
     def get_version(self) -> str:
         return self.call("IAPI/GetVersion") or ""
@@ -235,7 +254,7 @@ class SeveraClient:
                     self.endpoint, data=body, headers=headers, timeout=(connect, read), stream=True
                 )
             except requests.RequestException as exc:
-                error: SyncError = faults.transport_error(exc, call)
+                error: SyncError = faults.transport_error(exc, call, host=self.endpoint)
                 if faults.is_transient(exc) and self._may_retry(attempt, call, error):
                     attempt += 1
                     continue
@@ -291,9 +310,12 @@ class SeveraClient:
                     self._quota.observe(etree.QName(child).localname, child.text)
         return faults.error_answer(response.status_code, body, fault, call)
 
-    def _reader(self, answer: _Answer, op: schema.Operation) -> EnvelopeReader:
+    def _reader(
+        self, answer: _Answer, op: schema.Operation, *, past_size_cap: bool = False
+    ) -> EnvelopeReader:
         response, call = answer.response, answer.call
-        limit = self.settings.max_response_bytes
+        self._refuse_non_soap(response, call)
+        limit = sys.maxsize if past_size_cap else self.settings.max_response_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise SeveraResponseTooLarge(
@@ -309,11 +331,33 @@ class SeveraClient:
             deadline=answer.deadline,
             clock=self._clock,
         )
-        return EnvelopeReader(source, op, call=call, on_quota=self._quota.observe)
+        return EnvelopeReader(source, op, call=call, on_quota=self._quota.observe, endpoint=self.endpoint)
 
-    def _records(self, answer: _Answer, op: schema.Operation) -> Iterator[tuple[SeveraRecord, str]]:
+    def _refuse_non_soap(self, response: requests.Response, call: CallInfo) -> None:
+        """A 200 answer that says it is not XML (an HTML page at a wrong URL, a login or proxy
+        page) is a configuration error naming the URL and what came back: never "unavailable".
+        Answers without a Content-Type are judged by their first bytes (``EnvelopeReader``)."""
+        media = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        if not media or media in SOAP_MEDIA_TYPES or media.endswith("+xml"):
+            return
         try:
-            yield from self._reader(answer, op).records()
+            head = response.raw.read(HEAD_BYTES, decode_content=True)
+        except faults.READ_ERRORS:
+            head = b""
+        shown = what_came_back(head)
+        raise SeveraEndpointNotSoap(
+            f"{call.operation}: {self.endpoint} answered HTTP 200 with {media} ({shown}), not a Severa "
+            "SOAP answer: check severa.url in the configuration (a wrong URL, or a login or proxy page "
+            "in the way)",
+            call=call,
+            detail={"endpoint": self.endpoint, "content_type": media, "answer_start": shown},
+        )
+
+    def _records(
+        self, answer: _Answer, op: schema.Operation, *, past_size_cap: bool = False
+    ) -> Iterator[tuple[SeveraRecord, str]]:
+        try:
+            yield from self._reader(answer, op, past_size_cap=past_size_cap).records()
         except SyncError:
             raise
         except faults.READ_ERRORS as exc:

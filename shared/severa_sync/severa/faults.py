@@ -15,8 +15,9 @@ import requests
 import urllib3.exceptions
 from lxml import etree
 
-from severa_sync import errors
+from severa_sync import errors, network
 from severa_sync.errors import CallInfo, SeveraError, SeveraFault
+from severa_sync.redaction import redact_and_cut
 
 FAULT_CLASSES: dict[str, type[SeveraFault]] = {
     cls.fault_type: cls
@@ -136,7 +137,8 @@ def error_answer(status: int, body: bytes, fault: Any | None, call: CallInfo) ->
 
 def http_status_error(status: int, body: bytes, call: CallInfo) -> SeveraError:
     """A non-200 answer that carried no SOAP fault."""
-    snippet = " ".join(body[:200].decode("utf-8", "replace").split())
+    # Masked before it is cut: a secret across the cut would no longer match whole.
+    snippet = redact_and_cut(" ".join(body.decode("utf-8", "replace").split()), 200)
     message = f"{call.operation}: HTTP {status} without a SOAP fault"
     detail = {"status": status, "body_start": snippet}
     if status in UNAVAILABLE_STATUSES or status >= 500:
@@ -151,16 +153,23 @@ def http_status_error(status: int, body: bytes, call: CallInfo) -> SeveraError:
     return SeveraError(f"{message} (check the Severa endpoint)", call=call, detail=detail)
 
 
-def transport_error(exc: BaseException, call: CallInfo) -> SeveraError:
-    """Timeouts, refused/reset connections, DNS failures and cut streams."""
+def transport_error(exc: BaseException, call: CallInfo, *, host: str | None = None) -> SeveraError:
+    """Timeouts, refused/reset connections, DNS failures and cut streams. ``host`` is the configured
+    endpoint URL: with it, a name that does not resolve or a refused connection is
+    ``SeveraUnreachable`` (a wrong address, said at once), not maintenance."""
     reason = f"{type(exc).__name__}: {_reason(exc)}"
+    unreachable = network.unreachable_reason(exc) if host else None
+    if host and unreachable:
+        return errors.SeveraUnreachable(
+            f"{call.operation}: {network.describe('Severa', host, unreachable, 'severa.url')}", call=call
+        )
     read_timeouts = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)
     if isinstance(exc, read_timeouts) and not isinstance(exc, requests.exceptions.ConnectTimeout):
         return errors.SeveraTimeout(
             f"{call.operation}: no answer within the read timeout ({reason})", call=call
         )
     if _is_truncation(exc):
-        return errors.SeveraMalformedResponse(
+        return errors.SeveraAnswerCutShort(
             f"{call.operation}: the answer was cut short ({reason})", call=call
         )
     if isinstance(exc, urllib3.exceptions.DecodeError | requests.exceptions.ContentDecodingError):
@@ -193,4 +202,4 @@ def _is_truncation(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     # requests' messages name the host and the urllib3 reason, never the request body.
     text = " ".join(str(exc).split())
-    return text[:300] if text else "no detail"
+    return redact_and_cut(text, 300) if text else "no detail"

@@ -55,6 +55,29 @@ class Customer(SeveraRecord):
     eInvoiceOperator: str | None = None
 
 
+class BusinessUnit(SeveraRecord):
+    Code: str | None = None
+    CostCenterGUID: str | None = None
+    CurrencyCode: str | None = None
+    CurrencyGUID: str | None = None
+    FormattingCulture: str | None = None
+    GUID: str | None = None
+    InsertTS: datetime | None = None
+    IsActive: bool | None = None
+    LanguageCode: str | None = None
+    LanguageGUID: str | None = None
+    Name: str | None = None
+    NextInvoiceNumber: int | None = None
+    OverDueInterest: Decimal | None = None
+    ParentBusinessUnitGUID: str | None = None
+    PaymentTerm: int | None = None
+    ShowLogoOnInvoices: bool | None = None
+    ShowLogoOnPdfReports: bool | None = None
+    TimeZoneGUID: str | None = None
+    UpdatedTS: datetime | None = None
+    VatNumber: str | None = None
+
+
 class Case(SeveraRecord):
     AccountGUID: str | None = None
     AccountName: str | None = None
@@ -458,6 +481,7 @@ class User(SeveraRecord):
 #: Model class per entity name of ``schema.ENTITIES``.
 ENTITY_MODELS: dict[str, type[SeveraRecord]] = {
     "Customer": Customer,
+    "BusinessUnit": BusinessUnit,
     "Case": Case,
     "Invoice": Invoice,
     "InvoiceBuyerOrganization": InvoiceBuyerOrganization,

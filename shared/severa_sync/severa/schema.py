@@ -101,6 +101,14 @@ ENTITIES: dict[str, tuple[Member, ...]] = {
         "PricelistGUID:string ReverseCharge:bool? TimezoneGUID:string UpdatedTS:dateTime? "
         "VatNumber:string Website:string eInvoiceAddress:string eInvoiceOperator:string"
     ),
+    # Read by the preflight only (severa-sync check: is severa.business_unit_guid a unit?).
+    "BusinessUnit": _members(
+        "Code:string CostCenterGUID:string CurrencyCode:string CurrencyGUID:string "
+        "FormattingCulture:string GUID:string InsertTS:dateTime IsActive:bool LanguageCode:string "
+        "LanguageGUID:string Name:string NextInvoiceNumber:int? OverDueInterest:decimal? "
+        "ParentBusinessUnitGUID:string PaymentTerm:int? ShowLogoOnInvoices:bool "
+        "ShowLogoOnPdfReports:bool TimeZoneGUID:string UpdatedTS:dateTime? VatNumber:string"
+    ),
     "Case": _members(
         "AccountGUID:string AccountName:string AccountNumber:long? BillingAddress:string "
         "BillingAddressGUID:string BillingInternalNotes:string BillingNotesBeforeGrid:string "
@@ -230,6 +238,7 @@ ENTITIES: dict[str, tuple[Member, ...]] = {
 OPERATIONS: tuple[Operation, ...] = (
     _op("IAPI", "GetVersion", "", "string", ""),
     _op("IAPI", "GetEntitySchemaVersion", "", "string", ""),
+    _op("IBusinessUnit", "GetBusinessUnitByGUID", "businessUnitGuid:string", "BusinessUnit", "AF,GF,NF"),
     _op(
         "ICustomer",
         "GetCustomersChangedSince",
@@ -262,6 +271,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "AF,GF",
     ),
     _op("IInvoice", "GetInvoiceByGUID", "invoiceGUID:string", "Invoice", "AF,GF,NF"),
+    _op(
+        "IInvoice",
+        "GetInvoiceByNumber",
+        "invoiceNumber:int businessUnitGUID:string",
+        "Invoice",
+        "AF,GF,NF",
+    ),
     _op("IInvoice", "SetInvoiceStatus", "invoiceGUID:string status:string", "void", "AF,GF,NF,NP"),
     _op("IInvoiceStatus", "GetAllInvoiceStatuses", "", "InvoiceStatus[]", ""),
     _op("IHourEntry", "GetHourEntriesChangedSince", "startDate:dateTime", "HourEntry[]", "AF,GF"),

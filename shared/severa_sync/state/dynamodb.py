@@ -24,6 +24,7 @@ from severa_sync.engine.ports import (
     WatermarkState,
 )
 from severa_sync.errors import CallInfo, ConfigError, SyncError
+from severa_sync.redaction import redact_and_cut
 from severa_sync.state import table as t
 from severa_sync.state.table import ConditionFailed, StateStoreUnavailable, StateTable
 from severa_sync.timeutil import format_watermark, parse_watermark, utcnow
@@ -42,7 +43,7 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return redact_and_cut(text, limit, "…")  # masked before the cut, never a secret's first half
 
 
 def _bounded_map(value: dict[str, Any], what: str) -> dict[str, Any]:
@@ -109,7 +110,7 @@ class DynamoStateStore:
                     f"{self._table.name} item {t.tenant_pk(tenant)} / {sk}: watermark {raw!r} is not an "
                     "ISO-8601 time (expected e.g. 2026-11-20T05:30:00Z); fix or remove the attribute",
                     call=self._table.last_call,
-                    detail={"item": sk, "value": str(raw)[:MAX_SHORT_CHARS]},
+                    detail={"item": sk, "value": redact_and_cut(raw, MAX_SHORT_CHARS)},
                 ) from None
         resume = item.get("resume")
         return WatermarkState(
@@ -163,15 +164,38 @@ class DynamoStateStore:
         return True
 
     def save_resume(
-        self, tenant: str, data_type: str, resume: dict[str, Any] | None, *, window_seconds: int | None = None
-    ) -> None:
+        self,
+        tenant: str,
+        data_type: str,
+        resume: dict[str, Any] | None,
+        *,
+        expected_raw: str | None,
+        window_seconds: int | None = None,
+    ) -> bool:
+        """Store where a run stopped, unless the watermark is no longer ``expected_raw`` (then False):
+        a resume point belongs to one watermark, and an operator's rewind must not get it back."""
         set_: dict[str, Any] = {"data_type": data_type}
         if resume is not None:
             set_["resume"] = _bounded_map(resume, "resume point")
         if window_seconds is not None:
             set_["window_seconds"] = window_seconds
         remove = () if resume is not None else ("resume",)
-        self._table.update(tenant, t.watermark_sk(data_type), set_=set_, remove=remove)
+        if expected_raw is None:
+            condition, values = "attribute_not_exists(#watermark)", {}
+        else:
+            condition, values = "#watermark = :expected", {":expected": expected_raw}
+        try:
+            self._table.update(
+                tenant,
+                t.watermark_sk(data_type),
+                set_=set_,
+                remove=remove,
+                condition=condition,
+                values=values,
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def record_run(self, tenant: str, data_type: str, summary: RunSummary) -> None:
         last_run = {
@@ -181,6 +205,7 @@ class DynamoStateStore:
             "delivered": summary.delivered,
             "skipped": summary.skipped,
             "failed": summary.failed,
+            "dropped_overlap": summary.dropped_overlap,
             "started_at": format_watermark(summary.started_at),
             "finished_at": format_watermark(summary.finished_at),
         }
@@ -208,12 +233,17 @@ class DynamoStateStore:
         return None if previous is None else str(previous)
 
     # --- locks --------------------------------------------------------------------------------
-    def acquire_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool:
-        """A lease: free when absent or expired (TTL deletes late); the same run may take it again."""
+    def acquire_lock(
+        self, tenant: str, data_type: str, token: str, lease_seconds: int, *, run_id: str | None = None
+    ) -> bool:
+        """A lease owned by one invocation's ``token``: free when absent or expired (TTL deletes
+        late). The same token may take it again (a retried put that had succeeded), another never:
+        two invocations of one run id (a Step Functions retry) have different tokens."""
         now = self._clock()
         attrs = {
             "data_type": data_type,
-            "owner": run_id,
+            "owner": token,
+            "run_id": run_id,
             "acquired_at": self._now(),
             t.TTL_ATTRIBUTE: int(now.timestamp()) + lease_seconds,
         }
@@ -226,14 +256,15 @@ class DynamoStateStore:
                 ExpressionAttributeNames={"#pk": t.PARTITION_KEY, "#exp": t.TTL_ATTRIBUTE, "#owner": "owner"},
                 ExpressionAttributeValues={
                     ":now": t.to_attribute(int(now.timestamp())),
-                    ":me": t.to_attribute(run_id),
+                    ":me": t.to_attribute(token),
                 },
             )
         except ConditionFailed:
             return False
         return True
 
-    def renew_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool:
+    def renew_lock(self, tenant: str, data_type: str, token: str, lease_seconds: int) -> bool:
+        """Extend the lease; False when ``token`` no longer holds it (it expired and was taken)."""
         expires = int(self._clock().timestamp()) + lease_seconds
         try:
             self._table.update(
@@ -241,23 +272,23 @@ class DynamoStateStore:
                 t.lock_sk(data_type),
                 set_={t.TTL_ATTRIBUTE: expires},
                 condition="#owner = :me",
-                values={":me": run_id},
+                values={":me": token},
             )
         except ConditionFailed:
             return False
         return True
 
-    def release_lock(self, tenant: str, data_type: str, run_id: str) -> None:
+    def release_lock(self, tenant: str, data_type: str, token: str) -> None:
         try:
             self._table.delete(
                 tenant,
                 t.lock_sk(data_type),
                 ConditionExpression="#owner = :me",
                 ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":me": t.to_attribute(run_id)},
+                ExpressionAttributeValues={":me": t.to_attribute(token)},
             )
         except ConditionFailed:
-            log.info("lock %s/%s not released: held by another run or gone", tenant, data_type)
+            log.info("lock %s/%s not released: held by another invocation or gone", tenant, data_type)
 
     # --- retry set ----------------------------------------------------------------------------
     def park(self, tenant: str, data_type: str, record: SourceRecord, error: SyncError) -> None:
@@ -284,17 +315,50 @@ class DynamoStateStore:
 
     def parked(self, tenant: str, data_type: str) -> list[RetryItem]:
         prefix = t.retry_prefix(data_type)
-        return [
-            RetryItem(
-                key=str(item.get("key") or item[t.SORT_KEY].removeprefix(prefix)),
-                display_key=str(item.get("display_key", "")),
-                attempts=self._int(tenant, item[t.SORT_KEY], item, "attempts") or 0,
-                last_error_code=str(item.get("last_error_code", "")),
-                last_error_message=str(item.get("last_error_message", "")),
-                first_failed_at=_forgiving_time(item, "first_failed_at"),
+        return [self._retry_item(tenant, prefix, item) for item in self._table.query_prefix(tenant, prefix)]
+
+    def _retry_item(self, tenant: str, prefix: str, item: dict[str, Any]) -> RetryItem:
+        return RetryItem(
+            key=str(item.get("key") or item[t.SORT_KEY].removeprefix(prefix)),
+            display_key=str(item.get("display_key", "")),
+            attempts=self._int(tenant, item[t.SORT_KEY], item, "attempts") or 0,
+            last_error_code=str(item.get("last_error_code", "")),
+            last_error_message=str(item.get("last_error_message", "")),
+            first_failed_at=_forgiving_time(item, "first_failed_at"),
+            not_found_count=self._int(tenant, item[t.SORT_KEY], item, "not_found_count") or 0,
+            first_not_found_at=(
+                _forgiving_time(item, "first_not_found_at") if "first_not_found_at" in item else None
+            ),
+        )
+
+    def note_not_found(self, tenant: str, data_type: str, key: str, at: datetime) -> RetryItem | None:
+        """Conditional on the item existing: a record unparked meanwhile is not parked again."""
+        stamp = format_watermark(at.replace(microsecond=0))
+        try:
+            item = self._table.update(
+                tenant,
+                t.retry_sk(data_type, key),
+                set_={"last_not_found_at": stamp},
+                set_if_absent={"first_not_found_at": stamp},
+                add={"not_found_count": 1},
+                condition="attribute_exists(#sk)",
+                return_values="ALL_NEW",
             )
-            for item in self._table.query_prefix(tenant, prefix)
-        ]
+        except ConditionFailed:
+            return None
+        return self._retry_item(tenant, t.retry_prefix(data_type), item)
+
+    def clear_not_found(self, tenant: str, data_type: str, key: str) -> None:
+        try:
+            self._table.update(
+                tenant,
+                t.retry_sk(data_type, key),
+                set_={},
+                remove=("not_found_count", "first_not_found_at", "last_not_found_at"),
+                condition="attribute_exists(#sk)",
+            )
+        except ConditionFailed:
+            return
 
     # --- versions and halts -------------------------------------------------------------------
     def read_versions(self, tenant: str) -> Versions | None:

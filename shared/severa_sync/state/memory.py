@@ -23,6 +23,7 @@ from severa_sync.engine.ports import (
     WatermarkState,
 )
 from severa_sync.errors import ConfigError, SyncError
+from severa_sync.redaction import redact_and_cut
 from severa_sync.timeutil import format_watermark, parse_watermark, utcnow
 
 MESSAGE_LIMIT = 1000
@@ -110,17 +111,23 @@ class MemoryStateStore:
             return True
 
     def save_resume(
-        self, tenant: str, data_type: str, resume: dict[str, Any] | None, *, window_seconds: int | None = None
-    ) -> None:
+        self,
+        tenant: str,
+        data_type: str,
+        resume: dict[str, Any] | None,
+        *,
+        expected_raw: str | None,
+        window_seconds: int | None = None,
+    ) -> bool:
         with self._lock:
+            item = self._get(tenant, f"WATERMARK#{data_type}") or {}
+            if item.get("watermark") != expected_raw:
+                return False
+            kept = {} if window_seconds is None else {"window_seconds": window_seconds}
             self._put(
-                tenant,
-                f"WATERMARK#{data_type}",
-                tenant=tenant,
-                data_type=data_type,
-                resume=resume,
-                window_seconds=window_seconds,
+                tenant, f"WATERMARK#{data_type}", tenant=tenant, data_type=data_type, resume=resume, **kept
             )
+            return True
 
     def record_run(self, tenant: str, data_type: str, summary: RunSummary) -> None:
         last = {
@@ -153,34 +160,37 @@ class MemoryStateStore:
             return [dict(item) for item in self._query(tenant, "WATERMARK#")]
 
     # -- locks ---------------------------------------------------------------------------------
-    def acquire_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool:
+    def acquire_lock(
+        self, tenant: str, data_type: str, token: str, lease_seconds: int, *, run_id: str | None = None
+    ) -> bool:
         now = utcnow().timestamp()
         with self._lock:
             item = self._get(tenant, f"LOCK#{data_type}")
-            if item and item["expires_at"] >= now and item["owner"] != run_id:
+            if item and item["expires_at"] >= now and item["owner"] != token:
                 return False
             self._put(
                 tenant,
                 f"LOCK#{data_type}",
-                owner=run_id,
+                owner=token,
+                run_id=run_id,
                 expires_at=int(now + lease_seconds),
                 acquired_at=format_watermark(utcnow()),
             )
             return True
 
-    def renew_lock(self, tenant: str, data_type: str, run_id: str, lease_seconds: int) -> bool:
+    def renew_lock(self, tenant: str, data_type: str, token: str, lease_seconds: int) -> bool:
         with self._lock:
             item = self._get(tenant, f"LOCK#{data_type}")
-            if not item or item["owner"] != run_id:
+            if not item or item["owner"] != token:
                 return False
             item["expires_at"] = int(utcnow().timestamp() + lease_seconds)
             self._save()
             return True
 
-    def release_lock(self, tenant: str, data_type: str, run_id: str) -> None:
+    def release_lock(self, tenant: str, data_type: str, token: str) -> None:
         with self._lock:
             item = self._get(tenant, f"LOCK#{data_type}")
-            if item and item["owner"] == run_id:
+            if item and item["owner"] == token:
                 self._delete(tenant, f"LOCK#{data_type}")
 
     # -- retry set -----------------------------------------------------------------------------
@@ -196,7 +206,7 @@ class MemoryStateStore:
                 display_key=record.display_key,
                 attempts=int(old.get("attempts", 0)) + 1,
                 last_error_code=error.code,
-                last_error_message=error.message[:MESSAGE_LIMIT],
+                last_error_message=redact_and_cut(error.message, MESSAGE_LIMIT),
                 first_failed_at=old.get("first_failed_at", now),
                 last_failed_at=now,
             )
@@ -208,17 +218,44 @@ class MemoryStateStore:
     def parked(self, tenant: str, data_type: str) -> list[RetryItem]:
         with self._lock:
             items = self._query(tenant, f"RETRY#{data_type}#")
-        return [
-            RetryItem(
-                i["key"],
-                i["display_key"],
-                int(i["attempts"]),
-                i["last_error_code"],
-                i["last_error_message"],
-                parse_watermark(i["first_failed_at"]),
+        return [self._retry_item(i) for i in items]
+
+    @staticmethod
+    def _retry_item(i: dict[str, Any]) -> RetryItem:
+        first_not_found = i.get("first_not_found_at")
+        return RetryItem(
+            i["key"],
+            i["display_key"],
+            int(i["attempts"]),
+            i["last_error_code"],
+            i["last_error_message"],
+            parse_watermark(i["first_failed_at"]),
+            not_found_count=int(i.get("not_found_count", 0)),
+            first_not_found_at=parse_watermark(first_not_found) if first_not_found else None,
+        )
+
+    def note_not_found(self, tenant: str, data_type: str, key: str, at: datetime) -> RetryItem | None:
+        with self._lock:
+            sk = f"RETRY#{data_type}#{key}"
+            item = self._get(tenant, sk)
+            if item is None:
+                return None
+            item = self._put(
+                tenant,
+                sk,
+                not_found_count=int(item.get("not_found_count", 0)) + 1,
+                first_not_found_at=item.get("first_not_found_at") or format_watermark(at),
+                last_not_found_at=format_watermark(at),
             )
-            for i in items
-        ]
+            return self._retry_item(item)
+
+    def clear_not_found(self, tenant: str, data_type: str, key: str) -> None:
+        with self._lock:
+            item = self._get(tenant, f"RETRY#{data_type}#{key}")
+            if item is not None and "not_found_count" in item:
+                for attr in ("not_found_count", "first_not_found_at", "last_not_found_at"):
+                    item.pop(attr, None)
+                self._save()
 
     # -- versions and halts --------------------------------------------------------------------
     def read_versions(self, tenant: str) -> Versions | None:

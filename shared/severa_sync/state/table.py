@@ -9,7 +9,8 @@ and the local run create it with ``create_state_table``. Item layout (``pk = TEN
 ==============================  =================================================================
 ``WATERMARK#<type>``            watermark, tenant, data_type, updated_at, updated_by, window_seconds,
                                 resume, unavailable_attempts, last_run
-``LOCK#<type>``                 owner, expires_at (TTL, epoch seconds), acquired_at
+``LOCK#<type>``                 owner (one invocation's token), run_id, expires_at (TTL, epoch
+                                seconds), acquired_at
 ``RETRY#<type>#<key>``          key, display_key, attempts, last_error_code, last_error_message,
                                 first_failed_at, last_failed_at
 ``VERSIONS``                    api_version, schema_version, checked_at

@@ -4,6 +4,14 @@
   current state of that day's entries, one line per GUID.
 - absences: ``<prefix>/tenant=<t>/type=absences/week=<YYYY>-W<ww>/absences.jsonl`` by the start time
   in the tenant's zone; weeks a window covers whole are replaced (deletions reach payroll).
+- hour entries likewise: days a window covers whole are replaced (``engine.images`` reads them by
+  date), so a deleted entry, or one Severa listed under another GUID for a while, leaves its file; a
+  covered day that is now empty keeps an empty file.
+
+Files are JSON Lines for any reader: one object per ``\n``-terminated line, and the characters other
+readers also split lines on (U+2028, U+2029, U+0085: ``str.splitlines``, JavaScript) are escaped.
+Reading splits on ``\n`` only. A file that is not JSON Lines stops merges into it with an alert
+(``ExportFileUnreadable``); replacing it whole never needs to read it.
 
 ``deliver`` buffers; ``flush`` merges each touched object (read, upsert by GUID, conditional write),
 so reruns replace rather than duplicate. Where each GUID's line lives is kept in the mapping store
@@ -15,23 +23,33 @@ That mapping is written *before* the objects with the partitions the line may st
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from severa_sync.awscalls import configuration_problem
 from severa_sync.config import TenantConfig
+from severa_sync.engine.days import covered_days, day_of
 from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
-from severa_sync.errors import CallInfo, ConfigError, MappingError, TargetError, TargetUnavailable
+from severa_sync.errors import (
+    CallInfo,
+    ConfigError,
+    ExportFileUnreadable,
+    MappingError,
+    TargetUnavailable,
+)
 from severa_sync.registry import DataType
 from severa_sync.timeutil import format_watermark, parse_watermark, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/x-ndjson"
 DEFAULT_FLUSH_THRESHOLD = 10_000  # buffered lines (~1 KB each) before an early flush
 CONFLICT_ATTEMPTS = 3
@@ -39,6 +57,13 @@ KEY_FIELD = "GUID"
 PENDING = "pending_from"
 #: data type -> (partition name in the key, record field the partition comes from)
 PARTITIONING = {"hour_entries": ("date", "EventDate"), "absences": ("week", "StartDateTime")}
+#: Raw in a JSON string they are valid JSON, but other JSON Lines readers split lines on them.
+LINE_BREAKERS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def json_line(value: dict[str, Any]) -> str:
+    """One JSON Lines line (without its ``\n``): compact, UTF-8, line separators escaped."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(LINE_BREAKERS)
 
 
 class _Conflict(Exception):
@@ -64,6 +89,9 @@ def covered_weeks(window: Window, zone: ZoneInfo) -> Iterator[str]:
 
 
 class S3ExportTarget:
+    #: deliver() only buffers; the engine logs a record "processed correctly" after flush() wrote it.
+    buffers_until_flush = True
+
     def __init__(
         self,
         s3_client: S3Client,
@@ -86,8 +114,10 @@ class S3ExportTarget:
         self._last_call: CallInfo | None = None
         #: type -> GUID -> (partition, JSON line, content hash): the latest state of each record.
         self._buffer: dict[str, dict[str, tuple[str, str, str]]] = defaultdict(dict)
-        #: partition -> GUIDs written by mid-window flushes of the current window (absences only).
+        #: partition -> GUIDs written by mid-window flushes of the current window.
         self._written_in_window: dict[str, set[str]] = defaultdict(set)
+        #: type -> partitions the current window (``begin_window``) replaces at its end.
+        self._window_covers: dict[str, set[str]] = {}
 
     def last_call(self) -> CallInfo | None:
         return self._last_call
@@ -115,7 +145,7 @@ class S3ExportTarget:
                 line[KEY_FIELD] = line.get(KEY_FIELD) or record.key
                 line["_synced_at"] = synced_at
                 line["_content_hash"] = record.content_hash
-                text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+                text = json_line(line)
             except MappingError as error:
                 delivery.failed.append((record, error))
                 continue
@@ -129,14 +159,23 @@ class S3ExportTarget:
                 self._write(name, replace=set())  # bounded memory on a mass update
         return delivery
 
+    def begin_window(self, data_type: DataType, window: Window) -> None:
+        """``ports.WindowedTarget``: a window starts; what an unfinished one wrote does not count."""
+        name = self._check(data_type)
+        self._written_in_window.clear()
+        self._window_covers[name] = self._covered(name, window)
+
     def flush(self, data_type: DataType, window: Window | None) -> None:
         name = self._check(data_type)
-        replace: set[str] = set()
-        if name == "absences" and window is not None:
-            replace = set(covered_weeks(window, self._zone))
-        self._write(name, replace)
+        self._write(name, self._covered(name, window) if window is not None else set())
         if window is not None:  # the window is complete: the next one starts afresh
             self._written_in_window.clear()
+            self._window_covers.pop(name, None)
+
+    def _covered(self, name: str, window: Window) -> set[str]:
+        if name == "absences":
+            return set(covered_weeks(window, self._zone))
+        return {day.isoformat() for day in covered_days(window)}
 
     # --- partitions ---------------------------------------------------------------------------
     def _check(self, data_type: DataType) -> str:
@@ -161,11 +200,7 @@ class S3ExportTarget:
             )
         if data_type == "absences":
             return week_label(when.astimezone(self._zone).date())
-        # EventDate is a day: UTC midnight is the day itself (Severa sends it without a zone);
-        # anything else is an instant whose day is the tenant's local one.
-        utc = when.astimezone(UTC)
-        day = utc.date() if utc.time() == time(0) else when.astimezone(self._zone).date()
-        return day.isoformat()
+        return day_of(when, self._zone).isoformat()
 
     # --- flushing -----------------------------------------------------------------------------
     def _write(self, data_type: str, replace: set[str]) -> None:
@@ -189,6 +224,10 @@ class S3ExportTarget:
                 if pending:
                     settle[guid] = Mapping(partition, content_hash, now, {})
         self._put_mappings(data_type, ahead)
+        # A replaced partition with nothing to add is only rewritten when its file exists: an
+        # image of a year of days ahead must not cost a year of GetObject calls.
+        untouched = replace - adds.keys() - removes.keys()
+        replace -= untouched - self._existing(data_type, untouched)
         for partition in sorted(adds.keys() | removes.keys() | replace):
             self._rewrite(
                 data_type,
@@ -215,7 +254,10 @@ class S3ExportTarget:
         key = self.object_key(data_type, partition)
         for _ in range(CONFLICT_ATTEMPTS):
             body, etag = self._read(key)
-            lines = _parse_lines(key, body, self._last_call)
+            # A file replaced whole (now, or at the end of this window) need not be readable:
+            # what it held is read again from Severa.
+            tolerant = replace or partition in self._window_covers.get(data_type, set())
+            lines = _parse_lines(key, body, self._last_call, tolerant=tolerant)
             if replace:  # keep only what this window already wrote in earlier (mid-window) flushes
                 kept = self._written_in_window.get(partition, set())
                 lines = {guid: text for guid, text in lines.items() if guid in kept}
@@ -233,23 +275,51 @@ class S3ExportTarget:
                 f"({CONFLICT_ATTEMPTS} attempts); is another run writing it?",
                 call=self._last_call,
             )
-        if data_type == "absences":
-            self._written_in_window[partition].update(adds)
+        self._written_in_window[partition].update(adds)
 
     # --- S3 calls -----------------------------------------------------------------------------
+    def _existing(self, data_type: str, partitions: set[str]) -> set[str]:
+        """Which of ``partitions`` have a file (one listing from the first to the last of them)."""
+        if not partitions:
+            return set()
+        part_name, _ = PARTITIONING[data_type]
+        first, last = self.object_key(data_type, min(partitions)), self.object_key(data_type, max(partitions))
+        folder = first[: first.index(f"{part_name}=")]
+        found: set[str] = set()
+        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": folder, "StartAfter": first[:-1]}
+        self._call_info("ListObjectsV2", folder)
+        while True:
+            try:
+                page = self._s3.list_objects_v2(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise self._failure("ListObjectsV2", folder, exc) from None
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key > last:
+                    return found
+                partition = key[len(folder) :].split("/", 1)[0].split("=", 1)[-1]
+                if partition in partitions:
+                    found.add(partition)
+            if not page.get("IsTruncated"):
+                return found
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
     def _call_info(self, operation: str, key: str, status: int | None = None) -> CallInfo:
         self._last_call = CallInfo(
             system="s3", operation=operation, params={"bucket": self._bucket, "key": key}, status=status
         )
         return self._last_call
 
-    def _failure(self, operation: str, key: str, exc: Exception) -> TargetUnavailable:
+    def _failure(self, operation: str, key: str, exc: Exception) -> TargetUnavailable | ConfigError:
         status, code = None, type(exc).__name__
         if isinstance(exc, ClientError):
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             code = exc.response.get("Error", {}).get("Code", code)
         call = self._call_info(operation, key, status)
-        return TargetUnavailable(f"S3 {operation} s3://{self._bucket}/{key} failed: {code}", call=call)
+        message = f"S3 {operation} s3://{self._bucket}/{key} failed: {code}"
+        if problem := configuration_problem(exc) if isinstance(exc, BotoCoreError | ClientError) else None:
+            return ConfigError(f"{message}: {problem}", call=call)  # no wait will make the bucket exist
+        return TargetUnavailable(message, call=call)
 
     def _read(self, key: str) -> tuple[bytes | None, str | None]:
         self._call_info("GetObject", key)
@@ -293,17 +363,40 @@ def _where(mapping: Mapping | None) -> set[str]:
     return {mapping.target_key, *pending}
 
 
-def _parse_lines(key: str, body: bytes | None, call: CallInfo | None) -> dict[str, str]:
-    """GUID -> line of an existing object, in file order; lines without a GUID are kept as they are."""
+def _parse_lines(key: str, body: bytes | None, call: CallInfo | None, *, tolerant: bool) -> dict[str, str]:
+    """GUID -> line of an existing object, in file order; lines without a GUID are kept as they are.
+
+    Lines end at ``\n`` only (JSON Lines): a U+2028 inside a text is part of its line. Lines are
+    kept with their line separators escaped, so a file written before they were is repaired by the
+    next write. ``tolerant``: the file is being replaced whole, unreadable lines are dropped.
+    """
+    try:
+        text = (body or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _unreadable(key, f"is not UTF-8 (byte {exc.start})", call, tolerant)
     lines: dict[str, str] = {}
-    for number, raw in enumerate((body or b"").decode("utf-8").splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.removesuffix("\r")
         if not raw.strip():
             continue
         try:
             guid = json.loads(raw).get(KEY_FIELD)
         except (ValueError, AttributeError):
-            raise TargetError(
-                f"{key} line {number} is not a JSON object; fix or remove the line, then run again", call=call
-            ) from None
-        lines[str(guid) if guid else f"\0line{number}"] = raw
+            if tolerant:
+                log.warning("dropping unreadable line %d of %s: the file is replaced whole", number, key)
+                continue
+            return _unreadable(key, f"line {number} is not a JSON object", call, tolerant)
+        lines[str(guid) if guid else f"\0line{number}"] = raw.translate(LINE_BREAKERS)
     return lines
+
+
+def _unreadable(key: str, problem: str, call: CallInfo | None, tolerant: bool) -> dict[str, str]:
+    if tolerant:
+        log.warning("replacing %s, which %s", key, problem)
+        return {}
+    raise ExportFileUnreadable(
+        f"{key} {problem}. The next run that re-reads its day or week replaces it whole: inside "
+        "the reconciliation span that is the next run; for an older one, rewind the type's watermark "
+        "to before its records last changed (docs/operations.md#export_file_unreadable)",
+        call=call,
+    )

@@ -18,8 +18,9 @@ import requests
 from aws_lambda_powertools import Logger
 
 from severa_sync.errors import CallInfo, TargetAuthFailed, TargetUnavailable
-from severa_sync.secrets import Secret, redact
-from severa_sync.targets.visma.wire import Unreached, may_have_been_sent
+from severa_sync.redaction import redact_and_cut
+from severa_sync.secrets import Secret
+from severa_sync.targets.visma.wire import never_connected
 
 logger = Logger(service="severa-sync", child=True)
 
@@ -118,10 +119,9 @@ class TokenCache:
                 },
             )
             # Never connected: ``Unreached``, which a GET or PUT retries like any transient failure.
-            unreachable = TargetUnavailable if may_have_been_sent(exc) else Unreached
-            raise unreachable(
-                f"Visma Connect token endpoint unreachable ({type(exc).__name__})", call=call
-            ) from None
+            what = "Visma Connect token endpoint unreachable"
+            unreached = never_connected(exc, call, url=self._token_url, setting="visma.token_url", what=what)
+            raise unreached or TargetUnavailable(f"{what} ({type(exc).__name__})", call=call) from None
         call = self._call(response.status_code, started)
         body = _json_object(response)
         if response.status_code == 200 and isinstance(body.get("access_token"), str):
@@ -130,7 +130,7 @@ class TokenCache:
                 "Visma Connect token issued", extra={"expires_in": lifetime, "tenant_id": self._tenant_id}
             )
             return Secret(body["access_token"]), lifetime
-        oauth_error = redact({k: str(body[k])[:300] for k in _OAUTH_ERROR_FIELDS if k in body})
+        oauth_error = {k: redact_and_cut(body[k], 300) for k in _OAUTH_ERROR_FIELDS if k in body}
         logger.error(
             "Visma Connect token request failed",
             extra={

@@ -44,7 +44,7 @@ from severa_sync.targets.visma.wire import (
     error_message,
     failure_log_fields,
     json_or_none,
-    may_have_been_sent,
+    never_connected,
     retry_after,
     wrap_values,
 )
@@ -97,6 +97,10 @@ class VismaClient:
 
     def last_call(self) -> CallInfo | None:
         return self._last_call
+
+    def forget_last_call(self) -> None:
+        """Before each record: its errors then carry its own call or none, never an earlier one's."""
+        self._last_call = None
 
     # -- time ----------------------------------------------------------------------------------
     def remaining(self) -> float:
@@ -163,8 +167,15 @@ class VismaClient:
                 call = self._remember(CallInfo("visma", operation, call_params, None, _ms(started)))
                 reason = type(exc).__name__  # the exception text can quote the request
                 self.log_failure(method, path, params, None, raw_body, call, reason=reason)
-                if not may_have_been_sent(exc):
-                    raise Unreached(f"Visma.net unreachable: {operation} ({reason})", call=call) from None
+                unreached = never_connected(
+                    exc,
+                    call,
+                    url=self._base,
+                    setting="visma.base_url",
+                    what=f"Visma.net unreachable: {operation}",
+                )
+                if unreached is not None:
+                    raise unreached from None
                 raise Unsettled(f"no answer to {operation} ({reason})", call, resend_safe=False) from None
             call = self._remember(
                 CallInfo("visma", operation, call_params, response.status_code, _ms(started))

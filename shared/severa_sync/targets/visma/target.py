@@ -35,13 +35,18 @@ from severa_sync.errors import (
 )
 from severa_sync.redaction import redact
 from severa_sync.registry import DataType
+from severa_sync.targets.visma import adoption
 from severa_sync.targets.visma import mapping as visma_mapping
 from severa_sync.targets.visma.background import look_at_job
 from severa_sync.targets.visma.client import VismaClient
+from severa_sync.targets.visma.creations import Creations
 from severa_sync.targets.visma.wire import location_key
 from severa_sync.timeutil import utcnow
 
 logger = Logger(service="severa-sync", child=True)
+
+#: What a person calls each data type's record in Severa (error messages name both documents).
+_SEVERA_NAMES = {"accounts": "account", "cases": "case", "invoices": "invoice"}
 
 Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
 
@@ -69,6 +74,7 @@ class VismaTarget:
         self._config = config
         self._ensure_dependency = ensure_dependency
         self._known_dependencies: dict[tuple[str, str], str] = {}
+        self._creations = Creations(state, tenant)
 
     # -- ports.Target --------------------------------------------------------------------------
     def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
@@ -87,7 +93,9 @@ class VismaTarget:
             known = mappings.get(record.key)
             if known is not None and known.content_hash == record.content_hash:
                 delivery.skipped.append(record)
+                delivery.target_keys[record.key] = known.target_key
                 continue
+            self._client.forget_last_call()
             try:
                 key, extra = handler(visma_mapping.fields_of(record), known)
             except SyncError as exc:
@@ -99,9 +107,17 @@ class VismaTarget:
                 self._tenant,
                 data_type.name,
                 record.key,
-                Mapping(target_key=key, content_hash=record.content_hash, delivered_at=utcnow(), extra=extra),
+                Mapping(
+                    target_key=key,
+                    content_hash=record.content_hash,
+                    delivered_at=utcnow(),
+                    # The Severa number an operator knows it by (severa-sync state mappings).
+                    extra={**extra, "display_key": record.display_key},
+                ),
             )
             delivery.delivered.append(record)
+            self._creations.end(data_type.name, record.key)  # its mapping is saved: no longer in flight
+            delivery.target_keys[record.key] = key
         return delivery
 
     def flush(self, data_type: DataType, window: Window | None) -> None:
@@ -162,12 +178,26 @@ class VismaTarget:
                 call=self._client.last_call(),
             )
         path = f"/v1/customer/{quote(number, safe='')}"
-        if self._client.get(path) is not None and self._client.put(path, update):
-            logger.info(
-                "customer already in Visma.net: updated, not created", extra={"customer_number": number}
+        found = self._client.get(path)
+        if found is not None:
+            customer = adoption.document(found, f"customer {number}")
+            self._adopt(
+                "accounts",
+                fields,
+                number,
+                lambda: adoption.customer_mismatch(customer, fields),
+                f"customer {number} {str(customer.get('name') or '')!r}",
             )
-            return number, {}
-        self._client.create(
+            if self._client.put(path, update):
+                logger.info(
+                    "customer already in Visma.net: adopted and updated, not created",
+                    extra={"customer_number": number},
+                )
+                return number, {}
+        self._create(
+            "accounts",
+            fields,
+            number,
             "/v1/customer",
             visma_mapping.customer_dto(fields, self._config, create=True),
             lookup=lambda: number if self._client.get(path) is not None else None,
@@ -189,10 +219,26 @@ class VismaTarget:
                 call=self._client.last_call(),
             )
         path = f"/v1/project/{quote(pid, safe='')}"
-        if self._client.get(path) is not None and self._client.put(path, update):
-            logger.info("project already in Visma.net: updated, not created", extra={"project_id": pid})
-            return pid, extra
-        self._client.create(
+        found = self._client.get(path)
+        if found is not None:
+            project = adoption.document(found, f"project {pid}")
+            self._adopt(
+                "cases",
+                fields,
+                pid,
+                lambda: adoption.project_mismatch(project, customer, fields),
+                f"project {pid} (customer {adoption.customer_of(project) or 'none'})",
+            )
+            if self._client.put(path, update):
+                logger.info(
+                    "project already in Visma.net: adopted and updated, not created",
+                    extra={"project_id": pid},
+                )
+                return pid, extra
+        self._create(
+            "cases",
+            fields,
+            pid,
             "/v1/project",
             visma_mapping.project_dto(fields, customer, self._config, create=True),
             lookup=lambda: pid if self._client.get(path) is not None else None,
@@ -223,8 +269,9 @@ class VismaTarget:
             dto["project"] = self._dependency("cases", fields["MainCaseGUID"], name, "Invoice.MainCaseGUID")
         created_by_job = self._settle_pending_job(reference, name)
         if created_by_job is not None:
+            self._creations.settled_elsewhere("invoices", str(fields.get("GUID")))
             return created_by_job, extra
-        existing = self.find_invoice(reference)
+        existing = self._adoptable_invoice(fields, reference, dto)
         if existing is not None:
             logger.info(
                 f"{name} already in Visma.net (found by externalReference): not created again",
@@ -238,7 +285,10 @@ class VismaTarget:
             queued.append(job_id)
             self._remember_job(reference, job_id)
 
-        key = self._client.create(
+        key = self._create(
+            "invoices",
+            fields,
+            reference,
             "/v2/customerinvoice",
             dto,
             lookup=lambda: self.find_invoice(reference),
@@ -320,6 +370,74 @@ class VismaTarget:
 
     def _forget_job(self, reference: str) -> None:
         self._state.forget_mappings(self._tenant, PENDING_INVOICE_JOBS, [reference])
+
+    # -- adoption (what it accepts: targets.visma.adoption, docs/operations.md) ------------------
+    def _adopt(
+        self,
+        data_type: str,
+        fields: dict[str, Any],
+        key: str,
+        mismatch: Callable[[], list[str]],
+        document_name: str,
+    ) -> None:
+        """A document found under ``key`` with no mapping: ours (severa-sync began creating it) or
+        matching by the rule, else ``ForeignDocument`` (parked; the document is not touched)."""
+        record = f"{_SEVERA_NAMES[data_type]} {key}"
+        if self._creations.ours(data_type, str(fields.get("GUID")), key):
+            logger.info(f"{record}: found the {document_name} severa-sync created; its mapping is saved now")
+            return
+        reasons = mismatch()
+        if reasons:
+            raise adoption.foreign(record, document_name, reasons, {"severa_key": key, "visma_key": key})
+
+    def _adoptable_invoice(self, fields: dict[str, Any], reference: str, dto: dict[str, Any]) -> str | None:
+        """The reference number of the Visma.net invoice carrying ``reference`` that is this one."""
+        found = self.invoices_carrying(reference)
+        if not found:
+            return None
+        ours = self._creations.ours("invoices", str(fields.get("GUID")), reference)
+        verdicts = [(invoice, adoption.invoice_mismatch(invoice, dto)) for invoice in found]
+        matching = [invoice for invoice, reasons in verdicts if not reasons]
+        if matching or ours:
+            chosen = (matching or found)[0]
+            return str(chosen["referenceNumber"])
+        first, reasons = verdicts[0]
+        raise adoption.foreign(
+            f"invoice {reference}",
+            f"invoice {first['referenceNumber']} (customer {adoption.customer_of(first) or 'none'})",
+            reasons,
+            {"severa_key": reference, "visma_key": str(first["referenceNumber"])},
+        )
+
+    def _create(
+        self,
+        data_type: str,
+        fields: dict[str, Any],
+        found_by: str,
+        path: str,
+        dto: dict[str, Any],
+        **kwargs: Any,
+    ) -> str:
+        """POST with the creation written down first (``creations``): a look-up after a lost answer or
+        a died run then knows the document is ours. A refused POST leaves nothing in flight."""
+        guid = str(fields.get("GUID"))
+        self._creations.begin(data_type, guid, found_by)
+        try:
+            return self._client.create(path, dto, **kwargs)
+        except TargetRejected:
+            self._creations.end(data_type, guid)
+            raise
+
+    def invoices_carrying(self, external_reference: str) -> list[dict[str, Any]]:
+        """Every Visma.net invoice whose ``externalReference`` is this one."""
+        return [
+            item
+            for item in self._client.get_pages(
+                "/v1/customerinvoice", {"externalReference": external_reference}
+            )
+            # A filter Visma.net ignored would return every invoice: check each row.
+            if str(item.get("externalReference")) == external_reference and item.get("referenceNumber")
+        ]
 
     def find_invoice(self, external_reference: str) -> str | None:
         """Visma.net reference number of the invoice carrying this ``externalReference``, if any."""

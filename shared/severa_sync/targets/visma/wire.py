@@ -15,7 +15,9 @@ from urllib.parse import unquote, urlsplit
 import requests
 import urllib3.exceptions
 
+from severa_sync import network
 from severa_sync.errors import CallInfo, TargetUnavailable
+from severa_sync.redaction import redact_and_cut
 
 BACKGROUND_HEADER = "erp-api-background"
 #: Response headers Visma.net support asks for.
@@ -26,6 +28,8 @@ BARE_FIELDS = frozenset({"operation", "overrideWithClassValues"})
 #: Arrays whose items are sent exactly as given (``subaccount`` segments).
 BARE_ITEM_ARRAYS = frozenset({"subaccount"})
 BODY_LOG_LIMIT = 8000
+#: Server text in an error message, and in one of its details.
+MESSAGE_LIMIT, DETAIL_LIMIT = 300, 500
 _VISMA_ID = re.compile(r"VismaId:\s*([0-9a-fA-F-]{36})")
 
 
@@ -49,6 +53,26 @@ class Unreached(TargetUnavailable):
     it like any transient failure (``VismaClient._repeatable``), a POST never blindly."""
 
 
+class HostUnreachable(Unreached):
+    """The configured host does not resolve or refuses connections (``network``): still retried
+    briefly like any ``Unreached``, then reported at once with the host name and an alert."""
+
+    code = "target_unreachable"
+    alert_kind = "connection"
+
+
+def never_connected(
+    exc: requests.RequestException, call: CallInfo, *, url: str, setting: str, what: str
+) -> Unreached | None:
+    """The error for a request that never reached ``url``; None when it may have been sent."""
+    if may_have_been_sent(exc):
+        return None
+    reason = network.unreachable_reason(exc)
+    if reason is not None:
+        return HostUnreachable(f"{what}: {network.describe('Visma.net', url, reason, setting)}", call=call)
+    return Unreached(f"{what} ({type(exc).__name__})", call=call)
+
+
 def wrap_values(dto: Mapping[str, Any]) -> dict[str, Any]:
     """Request DTO -> wire body: scalars and objects in ``{"value": ...}``, arrays bare; None left out
     (PUT is a partial update: only the fields sent change)."""
@@ -68,7 +92,8 @@ def wrap_values(dto: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def error_message(text: str) -> tuple[str, dict[str, str]]:
-    """Message and details from either error body shape: ``{"message"}`` or ``{"Exception*"}``."""
+    """Message and details from either error body shape: ``{"message"}`` or ``{"Exception*"}``.
+    Server text is masked before it is cut (``redact_and_cut``): it may echo our token."""
     try:
         body = json.loads(text) if text else None
     except (ValueError, RecursionError):  # not JSON, or absurdly nested: keep the raw text
@@ -83,14 +108,16 @@ def error_message(text: str) -> tuple[str, dict[str, str]]:
             "ExceptionMessageID": "message_id",
             "ExceptionDetails": "details",
         }
-        detail.update({name: str(body[key])[:500] for key, name in names.items() if body.get(key)})
+        detail.update(
+            {name: redact_and_cut(body[key], DETAIL_LIMIT) for key, name in names.items() if body.get(key)}
+        )
     elif isinstance(body, dict):
         found = next(
             (body[k] for k in ("message", "Message", "error_description", "error") if body.get(k)), None
         )
-        message = str(found) if found is not None else json.dumps(body)[:300]
+        message = str(found) if found is not None else redact_and_cut(json.dumps(body), MESSAGE_LIMIT)
     else:
-        message = text.strip()[:300] or "(empty body)"
+        message = redact_and_cut(text.strip(), MESSAGE_LIMIT) or "(empty body)"
     if match := _VISMA_ID.search(message):
         detail["visma_id"] = match.group(1)
     return message, detail
@@ -158,12 +185,12 @@ def failure_log_fields(
     }
     if response is not None:
         fields["status"] = response.status_code
-        fields["response_body"] = response.text[:BODY_LOG_LIMIT]
+        fields["response_body"] = redact_and_cut(response.text, BODY_LOG_LIMIT)
         for header in SUPPORT_HEADERS:
             if header in response.headers:
                 fields[header.lower().replace("-", "_")] = response.headers[header]
     if raw_body is not None:
-        fields["request_body"] = raw_body[:BODY_LOG_LIMIT]
+        fields["request_body"] = redact_and_cut(raw_body, BODY_LOG_LIMIT)
     if reason:
         fields["reason"] = reason
     return fields

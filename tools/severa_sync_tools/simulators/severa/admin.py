@@ -79,6 +79,10 @@ def _controls(sim: SeveraSimulator) -> dict[str, Callable[[dict[str, Any]], Any]
         "truncate_next": call(sim.truncate_next),
         "set_quota": call(sim.set_quota),
         "set_versions": call(sim.set_versions),
+        "rename_invoice_status": lambda a: {"moved": sim.rename_invoice_status(a.pop("old"), a.pop("new"))},
+        "delete": lambda a: {"deleted": sim.delete(a.pop("entity"), a.pop("guid"))},
+        "remap_guids": lambda a: {"remapped": sim.remap_guids(a.pop("entity"), a.pop("guids", None))},
+        "restore_guids": lambda a: {"restored": sim.restore_guids(a.pop("entity"))},
         "reset_calls": call(sim.reset_calls),
     }
 

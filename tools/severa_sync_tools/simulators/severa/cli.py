@@ -9,6 +9,15 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+#: The seed's statuses as a Finnish tenant names them (a localized Severa).
+FINNISH_INVOICE_STATUSES = {
+    "Draft": "Luonnos",
+    "Ready for transfer": "Valmis siirtoon",
+    "Transferred": "Siirretty",
+    "Sent": "Lähetetty",
+    "Paid": "Maksettu",
+}
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -22,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the WebServicePassword clients must send (default: %(default)s)",
     )
     parser.add_argument("--no-seed", action="store_true", help="start with no data")
+    parser.add_argument(
+        "--localized-statuses",
+        action="store_true",
+        help='seed Finnish invoice status names ("Valmis siirtoon", "Siirretty") instead of the English ones',
+    )
     return parser
 
 
@@ -42,7 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_signal) if in_main else None
     try:
-        with SeveraSimulator(api_key=args.api_key, seed=not args.no_seed).start(port=args.port) as sim:
+        with SeveraSimulator(
+            api_key=args.api_key,
+            seed=not args.no_seed,
+            invoice_status_names=FINNISH_INVOICE_STATUSES if args.localized_statuses else None,
+        ).start(port=args.port) as sim:
             print(f"Severa simulator listening: {sim.url}", flush=True)
             print(f"  WSDL:  {sim.wsdl_url}", flush=True)
             print(

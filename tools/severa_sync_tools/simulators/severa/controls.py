@@ -11,6 +11,7 @@ from typing import Any
 
 from severa_sync.severa import schema
 from severa_sync_tools.simulators.severa import wire
+from severa_sync_tools.simulators.severa.variants import DateForms, HtmlPages
 
 DEFAULT_API_VERSION = "1.0.0+sim"
 DEFAULT_SCHEMA_VERSION = "2019.1"
@@ -78,6 +79,8 @@ class Controls:
         self.api_version = DEFAULT_API_VERSION
         self.schema_version = DEFAULT_SCHEMA_VERSION
         self._calls: list[Call] = []
+        self.dates = DateForms()  # DateTime forms of answers
+        self.html = HtmlPages()  # HTML pages with HTTP 200
 
     # --- clock ---------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -202,6 +205,7 @@ class Controls:
             self._faults.clear()
             self._truncations.clear()
             self._slow.clear()
+        self.html.clear()
 
     def take_truncation(self, operation: str) -> bool:
         return self._take(self._truncations, operation) is not None

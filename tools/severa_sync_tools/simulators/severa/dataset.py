@@ -195,6 +195,57 @@ class Store:
                 chosen.append(key)
             return chosen
 
+    def rename_invoice_status(self, old: str, new: str) -> int:
+        """Rename a status as a Severa admin does: invoices in it show the new name, their change
+        times stay (a rename edits the status, not the invoices). Returns how many invoices moved."""
+        with self._lock:
+            statuses = self._tables["InvoiceStatus"]
+            entry = statuses.get(old)
+            if entry is None:
+                raise ValueError(f"no invoice status {old!r}; known: {', '.join(statuses)}")
+            if new in statuses:
+                raise ValueError(f"invoice status {new!r} exists already")
+            statuses[new] = Entry({**entry.record, "Name": new}, entry.inserted, entry.changed)
+            del statuses[old]
+            moved = 0
+            invoices = self._tables["Invoice"]
+            for key, invoice in invoices.items():
+                if invoice.record.get("InvoiceStatus") == old:
+                    record = {**invoice.record, "InvoiceStatus": new}
+                    invoices[key] = Entry(
+                        record,
+                        invoice.inserted,
+                        invoice.changed,
+                        invoice.inserted_minute,
+                        invoice.changed_minute,
+                    )
+                    moved += 1
+            return moved
+
+    def delete(self, entity: str, key: str) -> bool:
+        """Remove a record as Severa's Delete* operations do: no trace is left for ``*ChangedSince``."""
+        _check_entity(entity)
+        with self._lock:
+            return self._tables[entity].pop(self._normal_key(entity, key), None) is not None
+
+    def rekey(self, entity: str, new_keys: dict[str, str]) -> int:
+        """Give records other GUIDs and nothing else (change times stay): what Severa's API showed
+        for a day in February 2020. Returns how many records moved."""
+        _check_entity(entity)
+        with self._lock:
+            table = self._tables[entity]
+            moved: dict[str, Entry] = {}
+            for old, new in new_keys.items():
+                entry = table.pop(self._normal_key(entity, old), None)
+                if entry is not None:
+                    key = self._normal_key(entity, new)
+                    record = {**entry.record, key_member(entity): key}
+                    moved[key] = Entry(
+                        record, entry.inserted, entry.changed, entry.inserted_minute, entry.changed_minute
+                    )
+            table.update(moved)
+            return len(moved)
+
     def iter_records(self, entity: str) -> Iterator[dict[str, Any]]:
         for entry in self.entries(entity):
             yield entry.record

@@ -27,6 +27,7 @@ ACTIVITY_CATEGORIES = ("Absences", "CalendarEntry", "ToDo", "ProjectTask", "Pers
 # Options bits ([FT]/[DOC] values; "missing from the WSDL").
 NEW_ONLY = 1
 INCLUDE_INACTIVE = 2
+EXCLUDE_NOT_NUMBERED = 4  # AccountGetOptions: leave out accounts without a number (prospects)
 CASE_INTERNAL_ONLY, CASE_EXCLUDE_CLOSED, CASE_EXCLUDE_OPEN = 16, 32, 64
 
 
@@ -96,6 +97,12 @@ def _active(entries: Iterable[Entry], options: int | None) -> list[Entry]:
     return [e for e in entries if e.record.get("IsActive", True) is not False]
 
 
+def _numbered(entries: Iterable[Entry], options: int | None) -> list[Entry]:
+    if (options or 0) & EXCLUDE_NOT_NUMBERED:
+        return [e for e in entries if e.record.get("Number") is not None]
+    return list(entries)
+
+
 def _users_in_unit(ctx: Context, unit: str | None) -> set[str] | None:
     if unit is None:
         return None
@@ -123,7 +130,7 @@ def get_entity_schema_version(ctx: Context, params: dict[str, Any]) -> str:
 @handler("ICustomer/GetCustomersChangedSince")
 def get_customers_changed_since(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
     since = _required(ctx, params, "startDateTime")
-    entries = _active(ctx.store.entries("Customer"), params.get("options"))
+    entries = _numbered(_active(ctx.store.entries("Customer"), params.get("options")), params.get("options"))
     return [e.record for e in _changed_since(entries, since, params.get("options"))]
 
 
@@ -142,7 +149,7 @@ def get_all_customers(ctx: Context, params: dict[str, Any]) -> list[dict[str, An
     if start < 0 or count < 0:
         text = "startFromIndex and count must not be negative"
         raise SeveraGeneralFailure(text, description=text, call=ctx.call)
-    entries = _active(ctx.store.entries("Customer"), params.get("options"))
+    entries = _numbered(_active(ctx.store.entries("Customer"), params.get("options")), params.get("options"))
     return [e.record for e in entries[start : start + count]]
 
 
@@ -219,6 +226,26 @@ def get_invoice_by_guid(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if entry is None:
         raise _not_found(ctx, "Invoice")
     return entry.record
+
+
+@handler("IInvoice/GetInvoiceByNumber")
+def get_invoice_by_number(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Numbers are unique per numbering unit: without a unit the number must be unique across all
+    of them, and a duplicate answers NotFound like "no such number" ([SUP] Aug-2016 notes)."""
+    number = _required(ctx, params, "invoiceNumber")
+    unit = _business_unit(ctx, params, "businessUnitGUID")
+    matches = [
+        e.record
+        for e in ctx.store.entries("Invoice")
+        if e.record.get("Number") == number
+        and (
+            unit is None
+            or unit in (e.record.get("InvoiceNumberingBusinessUnitGUID"), e.record.get("BusinessUnitGUID"))
+        )
+    ]
+    if len(matches) != 1:
+        raise _not_found(ctx, "Invoice")
+    return matches[0]
 
 
 @handler("IInvoice/SetInvoiceStatus")
@@ -332,3 +359,7 @@ def get_users_changed_since(ctx: Context, params: dict[str, Any]) -> list[dict[s
         for e in _changed_since(entries, since, params.get("options"))
         if unit is None or e.record.get("BusinessUnitGUID") == unit
     ]
+
+
+# Operations kept in their own modules register themselves on import.
+from severa_sync_tools.simulators.severa import business_units as _business_units  # noqa: E402, F401

@@ -93,13 +93,16 @@ class SoapService:
             limit, used = self._controls.quota()
             reply = self._fault(fault, DEFAULT_DESCRIPTIONS[fault], limit, used)
             return self._log(name, {}, Reply(503, XML_TYPE, reply.body))
+        page = self._controls.html.take(name)
+        if page is not None:  # a wrong URL or a login page in front: HTTP 200, not SOAP
+            return self._log(name, {}, Reply(200, HTML_TYPE, page))
         if not (content_type or "").lower().startswith("text/xml"):
             # WCF basicHttpBinding answers other content types with 415 and no envelope.
-            page = (
+            refusal = (
                 f"Cannot process the message because the content type '{content_type}' was not the "
                 f"expected type '{XML_TYPE}'."
             )
-            return self._log(name, {}, Reply(415, "text/plain; charset=utf-8", page.encode()))
+            return self._log(name, {}, Reply(415, "text/plain; charset=utf-8", refusal.encode()))
         try:
             header, wrapper = soap.parse_envelope(body)
         except soap.MalformedRequest as exc:
@@ -146,7 +149,9 @@ class SoapService:
             _log.exception("unhandled error in %s", operation.qualified)
             text = f"Internal error in the simulator: {type(exc).__name__}"
             return self._fault("GeneralFailureException", text, limit, used)
-        pieces = soap.response_pieces(operation, result, quota=limit, used=used)
+        pieces = soap.response_pieces(
+            operation, result, quota=limit, used=used, dates=self._controls.dates.for_answer()
+        )
         truncated = self._controls.take_truncation(operation.qualified)
         texts = pieces.truncated_texts() if truncated else pieces.texts()
         return Reply(200, XML_TYPE, chunks=batched(texts))

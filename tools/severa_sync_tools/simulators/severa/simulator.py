@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -34,10 +35,12 @@ class SeveraSimulator:
         seed: bool = True,
         now: datetime | None = None,
         quota_limit: int = 100_000,
+        invoice_status_names: dict[str, str] | None = None,
     ):
         self._api_key = Secret(api_key)
         self._controls = Controls(now=now, quota_limit=quota_limit)
         self._store = Store()
+        self._remapped: dict[str, dict[str, str]] = {}  # entity -> remapped GUID -> its own GUID
         self._stopping = threading.Event()
         self._service = SoapService(self._store, self._controls, self._api_key, self._stopping)
         self._wsdl = bundled_wsdl()
@@ -50,6 +53,9 @@ class SeveraSimulator:
                 else datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             )
             seed_data.seed(self._store, reference)
+            # A tenant whose statuses are localized or renamed ("Valmis siirtoon", "Siirretty").
+            for old_name, new_name in (invoice_status_names or {}).items():
+                self._store.rename_invoice_status(old_name, new_name)
 
     def __repr__(self) -> str:
         where = self.url if self._server is not None else "not started"
@@ -139,6 +145,27 @@ class SeveraSimulator:
         entry = self._store.upsert(entity, record, at=at if at is not None else self.now())
         return copy_record(entry.record)
 
+    def rename_invoice_status(self, old: str, new: str) -> int:
+        """Rename an invoice status (Severa's admin UI); invoices in it follow. Returns their count."""
+        return self._store.rename_invoice_status(old, new)
+
+    def delete(self, entity: str, guid: str) -> bool:
+        """Delete a record (Severa's ``Delete*``): gone from every read, reported by none."""
+        return self._store.delete(entity, guid)
+
+    def remap_guids(self, entity: str, guids: list[str] | None = None) -> dict[str, str]:
+        """Severa's GUID incident: the records (default: all of ``entity``) are listed under other
+        GUIDs, same content, change times untouched. Returns old -> new; ``restore_guids`` undoes it."""
+        keys = guids if guids is not None else [r["GUID"] for r in self._store.iter_records(entity)]
+        new_keys = {key: str(uuid.uuid5(uuid.NAMESPACE_URL, f"severa-incident:{key}")) for key in keys}
+        self._store.rekey(entity, new_keys)
+        self._remapped.setdefault(entity, {}).update({new: old for old, new in new_keys.items()})
+        return new_keys
+
+    def restore_guids(self, entity: str) -> int:
+        """The incident ends: every remapped record of ``entity`` gets its own GUID back."""
+        return self._store.rekey(entity, self._remapped.pop(entity, {}))
+
     def mass_update(self, entity: str, n: int, *, at: datetime) -> list[str]:
         return self._store.mass_update(
             entity, n, at=at, make_record=lambda serial, when: bulk.bulk_record(entity, serial, when)
@@ -166,6 +193,15 @@ class SeveraSimulator:
 
     def truncate_next(self, *, calls: int = 1, operation: str | None = None) -> None:
         self._controls.truncate_next(calls=calls, operation=operation)
+
+    def datetime_forms(self, mode: str, *, seed: int = 0) -> None:
+        """How answers write DateTimes: a form of ``variants.FORMS`` ("utc", the default, "unspecified",
+        "offset", ...) for all, or "per_answer" / "per_record" (drawn from ``seed``)."""
+        self._controls.dates.set(mode, seed=seed)
+
+    def html_next(self, *, calls: int = 1, operation: str | None = None, page: str = "login") -> None:
+        """The next ``calls`` calls answer HTTP 200 with an HTML page ("login" or "wrong_url")."""
+        self._controls.html.next(calls=calls, operation=operation, page=page)
 
     def clear_faults(self) -> None:
         self._controls.clear_faults()

@@ -13,7 +13,7 @@ from lxml import etree
 
 from severa_sync.severa import schema
 from severa_sync.severa.schema import NS_API, NS_ARRAYS, NS_ENTITIES, NS_SEVERA, NS_SOAP_ENV, NS_XSI
-from severa_sync_tools.simulators.severa import wire
+from severa_sync_tools.simulators.severa import variants, wire
 
 ENVELOPE_OPEN = f'<s:Envelope xmlns:s="{NS_SOAP_ENV}">'
 ENVELOPE_CLOSE = "</s:Body></s:Envelope>"
@@ -105,6 +105,8 @@ def _formatter(base: str) -> Callable[[Any], str]:
         return wire.escape_text
     if base == "bool":
         return lambda value: "true" if value else "false"
+    if base == "dateTime":
+        return variants.format_datetime  # in the form chosen for the record being written
     return lambda value: wire.to_text(base, value)
 
 
@@ -202,8 +204,16 @@ class ResponsePieces:
         yield text[: len(text) // 2]
 
 
-def response_pieces(operation: schema.Operation, result: Any, *, quota: int, used: int) -> ResponsePieces:
-    """The answer to ``operation``: ``result`` is None, a string, one record or a list of records."""
+def response_pieces(
+    operation: schema.Operation,
+    result: Any,
+    *,
+    quota: int,
+    used: int,
+    dates: Callable[[Any], Callable[[Any], str]] | None = None,
+) -> ResponsePieces:
+    """The answer to ``operation``: ``result`` is None, a string, one record or a list of records.
+    ``dates`` chooses each record's DateTime form (``variants.DateForms``; None: ``Z``)."""
     name = operation.name
     head = _envelope_head(quota, used) + f'<{name}Response xmlns="{NS_SEVERA}">'
     tail = f"</{name}Response>{ENVELOPE_CLOSE}"
@@ -223,7 +233,8 @@ def response_pieces(operation: schema.Operation, result: Any, *, quota: int, use
 
         def render_item(record: dict[str, Any]) -> str:
             out = [f"<a:{entity}>"]
-            write_members(entity, record, out)
+            with variants.writing(dates(record) if dates else None):
+                write_members(entity, record, out)
             out.append(f"</a:{entity}>")
             return "".join(out)
 
@@ -233,7 +244,8 @@ def response_pieces(operation: schema.Operation, result: Any, *, quota: int, use
 
     def render_single(record: dict[str, Any]) -> str:
         out: list[str] = []
-        write_members(entity, record, out)
+        with variants.writing(dates(record) if dates else None):
+            write_members(entity, record, out)
         return "".join(out)
 
     return ResponsePieces(

@@ -23,7 +23,9 @@ VALUE_DEFAULTS = {
 }
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
-_NEEDS_ESCAPE = re.compile(r"[&<>\r]")
+_NEEDS_ESCAPE = re.compile(r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: Characters XML 1.0 forbids: WCF's XmlWriter writes them as character references (``&#xB;``).
+_ILLEGAL_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def as_utc(value: datetime) -> datetime:
@@ -53,7 +55,8 @@ def parse_datetime(text: str) -> datetime:
 def escape_text(text: str) -> str:
     if not _NEEDS_ESCAPE.search(text):
         return text
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+    return _ILLEGAL_IN_XML.sub(lambda m: f"&#x{ord(m.group(0)):X};", text)
 
 
 def to_text(base: str, value: Any) -> str:

@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 FaultKind = Literal["throttle", "reject", "fail", "timeout", "stall"]
+Shape = Literal["message", "ipp", "text"]
+#: In a fault's message: replaced by the bearer token the failing request carried, as a gateway or
+#: an ERP error page that echoes the request's headers does.
+ECHO_BEARER = "{bearer}"
 
 
 @dataclass(slots=True)
@@ -24,7 +28,7 @@ class Fault:
     #: timeout/stall: answer after this many seconds; None: drop the connection without answering.
     delay: float | None = None
     message: str = ""
-    shape: Literal["message", "ipp"] = "message"
+    shape: Shape = "message"
     fault_code: str = "12000"
     retry_after: float = 1.0
     #: throttle: X-RateLimit-Remaining sent with the 429 (None: header left out).

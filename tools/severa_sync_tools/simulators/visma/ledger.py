@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from severa_sync_tools.simulators.visma import reference_data
 from severa_sync_tools.simulators.visma.wire import BadRequest, Reply, error_body, unwrap
 
 
@@ -51,11 +52,12 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/v1/customerinvoice/(?P<key>[^/]+)", "get_invoice"),
         ("GET", r"/v1/background/(?P<key>[^/]+)", "background_state"),
         ("GET", r"/v1/background/(?P<key>[^/]+)/content", "background_content"),
+        *reference_data.ROUTES,
     )
 ]
 
 
-class Ledger:
+class Ledger(reference_data.ReferenceData):
     def __init__(
         self,
         *,
@@ -293,6 +295,9 @@ class Ledger:
             "invoiceText": body.get("invoiceText"),
             "currencyId": body.get("currencyId") or "EUR",
             "amount": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
+            # The lines total (reference visma-net-dtos.md 7.2); the simulator computes no VAT.
+            "detailTotal": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
+            "detailTotalInCurrency": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
             "invoiceLines": stored_lines,
             "createdDateTime": _now(),
             "lastModifiedDateTime": _now(),

@@ -67,12 +67,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _write(self, reply: Reply) -> None:
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        # Bytes go out as they are (a gateway's plain-text error page); anything else as JSON.
+        raw = isinstance(reply.body, bytes)
+        payload = b"" if reply.body is None else reply.body if raw else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if payload:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            kind = "text/plain" if raw else "application/json"
+            self.send_header("Content-Type", f"{kind}; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if payload and reply.status != 204:

@@ -13,10 +13,11 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qs
 
-from severa_sync_tools.simulators.visma.faults import Fault, FaultPlan
+from severa_sync_tools.simulators.visma.faults import ECHO_BEARER, Fault, FaultPlan, Shape
 from severa_sync_tools.simulators.visma.ledger import Ledger
 from severa_sync_tools.simulators.visma.server import SimulatorServer
 from severa_sync_tools.simulators.visma.tokens import TokenIssuer
@@ -37,6 +38,7 @@ ADMIN_CONTROLS = frozenset(
         "slow_background",
         "reset",
         "seed_customer",
+        "seed_project",
         "seed_invoice",
     }
 )
@@ -156,28 +158,62 @@ class VismaSimulator:
             "tokens_issued": self.tokens.fetches,
         }
 
-    def seed_customer(self, number: str, name: str, status: str = "Active") -> None:
+    # -- documents already in the company (typed in by hand, or left by an earlier run) ---------
+    def seed_customer(
+        self, number: str, name: str, status: str = "Active", vat_registration_id: str | None = None
+    ) -> None:
         with self.ledger.lock:
             self.ledger.customers[str(number)] = {
                 "internalId": self.ledger._internal_id(),
                 "number": str(number),
                 "name": name,
                 "status": status,
+                "vatRegistrationId": vat_registration_id,
+            }
+
+    def seed_project(
+        self, project_id: str, customer_number: str, description: str, status: str = "Active"
+    ) -> None:
+        with self.ledger.lock:
+            self.ledger.projects[str(project_id)] = {
+                "internalID": self.ledger._internal_id(),
+                "projectID": str(project_id),
+                "customer": {"number": str(customer_number), "name": None},
+                "description": description,
+                "status": status,
             }
 
     def seed_invoice(
-        self, customer_number: str, external_reference: str, reference_number: str | None = None
+        self,
+        customer_number: str,
+        external_reference: str,
+        reference_number: str | None = None,
+        document_date: str | None = None,
+        lines: list[list[float]] | None = None,
     ) -> str:
-        """An invoice already in the company (typed in by hand, or left by an earlier run)."""
+        """An invoice with ``lines`` of [quantity, unit price] (none: a header typed in by hand)."""
         with self.ledger.lock:
             reference = reference_number or str(900000 + len(self.ledger.invoices) + 1)
+            stored = [
+                {
+                    "lineNumber": n,
+                    "quantity": float(quantity),
+                    "unitPriceInCurrency": float(price),
+                    "amount": float(Decimal(str(quantity)) * Decimal(str(price))),
+                }
+                for n, (quantity, price) in enumerate(lines or [], start=1)
+            ]
+            total = float(sum(Decimal(str(line["amount"])) for line in stored))
             self.ledger.invoices[reference] = {
                 "referenceNumber": reference,
                 "documentType": "Invoice",
                 "status": "Open",
                 "customer": {"number": str(customer_number)},
+                "documentDate": f"{document_date}T00:00:00" if document_date else None,
                 "externalReference": str(external_reference),
-                "invoiceLines": [],
+                "detailTotal": total,
+                "detailTotalInCurrency": total,
+                "invoiceLines": stored,
             }
             return reference
 
@@ -207,11 +243,15 @@ class VismaSimulator:
         commit: bool = False,
         method: str | None = None,
         message: str = "An error has occurred.",
+        shape: Shape = "message",
     ) -> None:
-        """``status`` with ``message`` in the error body (e.g. one echoing the request); with
-        ``commit`` the write is made first."""
+        """``status`` with ``message`` in the error body of ``shape`` (``{bearer}`` in it echoes the
+        request's token); with ``commit`` the write is made first."""
+        _check_shape(shape)
         self.faults.add(
-            Fault("fail", path_prefix, calls, method, status=status, commit=commit, message=message)
+            Fault(
+                "fail", path_prefix, calls, method, status=status, commit=commit, message=message, shape=shape
+            )
         )
 
     def throttle(
@@ -226,15 +266,15 @@ class VismaSimulator:
         self,
         path_prefix: str,
         message: str = "Error creating document.",
-        shape: Literal["message", "ipp"] = "message",
+        shape: Shape = "message",
         calls: int = 1,
         method: str | None = None,
         body_contains: str | None = None,
         fault_code: str = "12000",
     ) -> None:
-        """400 in either of Visma.net's error body shapes; nothing is written."""
-        if shape not in ("message", "ipp"):
-            raise ValueError("shape must be 'message' or 'ipp'")
+        """400 in either of Visma.net's error body shapes (or plain text); nothing is written.
+        ``{bearer}`` in ``message`` echoes the request's token."""
+        _check_shape(shape)
         self.faults.add(
             Fault(
                 "reject",
@@ -316,14 +356,14 @@ class VismaSimulator:
         if refusal is not None:
             return Outcome(self._with_api_headers(Reply(*refusal)))
         if (reject := self.faults.take(("reject",), method, path, text)) is not None:
+            message = _echo(reject.message, headers)
             return Outcome(
-                self._with_api_headers(
-                    Reply(400, error_body(reject.message, reject.shape, reject.fault_code))
-                )
+                self._with_api_headers(Reply(400, error_body(message, reject.shape, reject.fault_code)))
             )
         fail = self.faults.take(("fail",), method, path, text)
         if fail is not None and not fail.commit:
-            return Outcome(self._with_api_headers(Reply(fail.status, error_body(fail.message))))
+            body = error_body(_echo(fail.message, headers), fail.shape)
+            return Outcome(self._with_api_headers(Reply(fail.status, body)))
         if (stall := self.faults.take(("stall",), method, path, text)) is not None:
             return Outcome(
                 Reply(504, {"statusCode": 504, "message": "Gateway timeout"}),
@@ -333,7 +373,7 @@ class VismaSimulator:
         late = self.faults.take(("timeout",), method, path, text)
         reply = self.ledger.route(method, path, query, raw, background=BACKGROUND_HEADER in headers)
         if fail is not None:
-            reply = Reply(fail.status, error_body(fail.message))
+            reply = Reply(fail.status, error_body(_echo(fail.message, headers), fail.shape))
         reply = self._with_api_headers(reply)
         if late is not None:
             return Outcome(reply, late.delay, drop=late.delay is None)
@@ -387,3 +427,13 @@ class VismaSimulator:
         except (ValueError, TypeError) as exc:
             return Reply(400, {"error": str(exc)})
         return Reply(200, {"ok": True, "result": result})
+
+
+def _check_shape(shape: str) -> None:
+    if shape not in ("message", "ipp", "text"):
+        raise ValueError("shape must be 'message', 'ipp' or 'text'")
+
+
+def _echo(message: str, headers: Mapping[str, str]) -> str:
+    token = (headers.get("authorization") or "").removeprefix("Bearer ").strip()
+    return message.replace(ECHO_BEARER, token)

@@ -24,8 +24,10 @@ class BadRequest(Exception):
         self.message = message
 
 
-def error_body(message: str, shape: str = "message", fault_code: str = "12000") -> dict[str, Any]:
-    """Visma.net's two error body shapes (section 8)."""
+def error_body(message: str, shape: str = "message", fault_code: str = "12000") -> Any:
+    """Visma.net's two error body shapes (section 8); ``text``: a gateway's plain-text page (bytes)."""
+    if shape == "text":
+        return message.encode()
     if shape == "ipp":
         return {
             "ExceptionType": "IPPException",

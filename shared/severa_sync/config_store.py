@@ -1,0 +1,134 @@
+"""The tenant document of a deployed stack: an SSM parameter, re-read within minutes, never half applied.
+
+Why SSM Parameter Store (and not AppConfig): one small document per stack, read by five functions
+on an hourly schedule. A String parameter is free (Standard tier, up to 4 KB; Intelligent-Tiering
+moves a larger document to Advanced, up to 8 KB), has a per-parameter ARN for least-privilege IAM,
+keeps a version history an operator can diff, and powertools ``get_parameter`` caches it. AppConfig
+adds an application, an environment, a profile and a deployment strategy for a gain (gradual
+roll-out, validators in AWS) that a once-an-hour batch job does not need; our validator is the
+pydantic model itself, run before every write (``severa-sync config push``) and again on every read.
+
+``LastGoodConfig`` keeps the last document that validated in the container: a document that does
+not validate is reported (one error log line and one alert per distinct document, naming the fields)
+and the last good configuration stays; with none (a cold start on a bad document) the run stops with
+a ``ConfigError``. Configuration is validated whole, so it is applied whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from severa_sync.config import TenantConfig, parse_config
+from severa_sync.errors import ConfigError
+
+PARAMETER_VARIABLE = "SEVERA_SYNC_CONFIG_PARAMETER"
+INLINE_VARIABLE = "SEVERA_SYNC_CONFIG"
+#: How long a read document is trusted before SSM is asked again (the issue's "within minutes").
+MAX_AGE_SECONDS = 300
+#: Advanced tier's limit; Intelligent-Tiering picks Standard up to 4 KB.
+MAX_DOCUMENT_BYTES = 8192
+ALERT_KIND = "invalid_configuration"
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def parse_document(text: str, *, origin: str) -> TenantConfig:
+    """A JSON tenant document, validated whole by ``TenantConfig``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{origin} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin} is not a JSON object (got {type(data).__name__})")
+    return parse_config(data, origin=origin)
+
+
+def tenant_hint(text: str) -> str:
+    """The tenant a rejected document names, when it names one plainly (for the alert's subject)."""
+    try:
+        tenant = json.loads(text).get("tenant")
+    except (json.JSONDecodeError, AttributeError):
+        return "unknown"
+    return tenant if isinstance(tenant, str) and _TENANT.fullmatch(tenant) else "unknown"
+
+
+def read_ssm_document(name: str) -> str:
+    """The parameter's text through powertools (cached ``MAX_AGE_SECONDS``)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        return str(parameters.get_parameter(name, max_age=MAX_AGE_SECONDS))
+    except parameters.exceptions.GetParameterError as exc:
+        # Missing, not allowed, or SSM unreachable: the SDK error names the parameter only.
+        raise ConfigError(f"cannot read SSM parameter {name}: {type(exc).__name__}") from None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A document that did not validate, as the operator is told about it."""
+
+    error: ConfigError
+    tenant: str
+    kept_last_good: bool
+
+    @property
+    def summary(self) -> str:
+        outcome = (
+            "The last good configuration stays in use until it is fixed."
+            if self.kept_last_good
+            else "No configuration validated since the function started: runs stop until it is fixed."
+        )
+        return f"{self.error.message}. {outcome} Check it with: severa-sync config check FILE."
+
+
+class LastGoodConfig:
+    """The current configuration of one container: the newest document that validated."""
+
+    def __init__(
+        self,
+        read: Callable[[], str],
+        *,
+        origin: str,
+        on_rejected: Callable[[Rejection], None],
+    ):
+        self._read = read
+        self._origin = origin
+        self._on_rejected = on_rejected
+        self._good: TenantConfig | None = None
+        self._good_text: str | None = None
+        self._reported: str | None = None  # the rejected document already reported (one alert each)
+        self._last_error = ConfigError(f"no configuration read from {origin} yet")
+
+    def current(self) -> TenantConfig:
+        """The configuration to run with; raises ``ConfigError`` only when none ever validated."""
+        text: str | None = None
+        try:
+            text = self._read()
+            if text != self._good_text:
+                config = parse_document(text, origin=self._origin)
+                self._good, self._good_text = config, text
+            self._reported = None
+        except ConfigError as error:
+            self._reject(error, text)
+        if self._good is None:  # _reject reported it; nothing to fall back to
+            raise ConfigError(self._last_error.message)
+        return self._good
+
+    def _reject(self, error: ConfigError, text: str | None) -> None:
+        self._last_error = error
+        fingerprint = text if text is not None else error.message
+        if fingerprint == self._reported:
+            return
+        self._reported = fingerprint
+        self._on_rejected(Rejection(error, tenant_hint(text or ""), kept_last_good=self._good is not None))
+
+
+def config_reader(environ: Mapping[str, str]) -> tuple[Callable[[], str], str]:
+    """Where this process's configuration comes from: an SSM parameter (Lambda) or inline JSON (local)."""
+    if inline := environ.get(INLINE_VARIABLE):
+        return (lambda: inline), INLINE_VARIABLE
+    if name := environ.get(PARAMETER_VARIABLE):
+        return (lambda: read_ssm_document(name)), f"SSM parameter {name}"
+    raise ConfigError(f"no configuration: set {INLINE_VARIABLE} or {PARAMETER_VARIABLE}")

@@ -1,0 +1,76 @@
+"""The company's reference data the preflight reads: customer classes, VAT categories, items.
+
+Shapes from reference visma-net-dtos.md: ``GET /v1/customer/customerClass/{customerClassId}``
+(CustomerClassDto ``id, description``), ``GET /v1/vatCategory/{taxCategoryId}`` (VatCategoryDto
+``taxCategoryId, description, active``) and ``GET /v1/inventory/{inventoryNumber}`` (InventoryDto
+``inventoryId, inventoryNumber, status, type, stockItem, description``); 404 with Visma.net's
+``{"message": ...}`` when the key does not exist. Mixed into ``Ledger``: its lock guards these too.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from severa_sync_tools.simulators.visma.wire import Reply, error_body
+
+ROUTES = (
+    ("GET", r"/v1/customer/customerClass/(?P<key>[^/]+)", "get_customer_class"),
+    ("GET", r"/v1/vatCategory/(?P<key>[^/]+)", "get_vat_category"),
+    ("GET", r"/v1/inventory/(?P<key>[^/]+)", "get_inventory_item"),
+)
+
+
+def default_customer_classes() -> dict[str, dict[str, Any]]:
+    return {
+        "1": {"id": "1", "description": "Domestic customers"},
+        "2": {"id": "2", "description": "EU customers"},
+    }
+
+
+def default_items() -> dict[str, dict[str, Any]]:
+    return {
+        "SEVERA": {
+            "inventoryId": 1,
+            "inventoryNumber": "SEVERA",
+            "status": "Active",
+            "type": "NonStockItem",
+            "stockItem": False,
+            "description": "Severa invoice row",
+        }
+    }
+
+
+class ReferenceData:
+    """Customer classes and non-stock items by key; VAT categories are the ledger's ``vat_codes``."""
+
+    vat_codes: frozenset[str]
+
+    def _reference(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        if not hasattr(self, "customer_classes"):
+            self.customer_classes = default_customer_classes()
+            self.items = default_items()
+        return self.customer_classes, self.items
+
+    def get_customer_class(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        classes, _ = self._reference()
+        found = classes.get(key)
+        return (
+            Reply(200, copy.deepcopy(found))
+            if found
+            else Reply(404, error_body(f"CustomerClass '{key}' not found."))
+        )
+
+    def get_vat_category(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        if key not in self.vat_codes:
+            return Reply(404, error_body(f"VatCategory '{key}' not found."))
+        return Reply(200, {"taxCategoryId": key, "description": f"VAT category {key}", "active": True})
+
+    def get_inventory_item(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        _, items = self._reference()
+        found = items.get(key)
+        return (
+            Reply(200, copy.deepcopy(found))
+            if found
+            else Reply(404, error_body(f"Inventory item '{key}' not found."))
+        )
