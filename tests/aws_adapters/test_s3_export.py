@@ -239,9 +239,8 @@ def test_a_missing_bucket_is_a_configuration_error_with_the_call(
     # Issue 12 item 6: not "S3 unavailable": export_bucket names a bucket that does not exist.
     s3 = boto3.client("s3", region_name=REGION)  # no bucket
     target = S3ExportTarget(s3, store, TenantConfig(tenant="acme", export_bucket=BUCKET), clock=clock)
-    target.deliver(HOURS, [entry("e1", "2026-11-20")])
-    with pytest.raises(ConfigError) as caught:
-        target.flush(HOURS, None)
+    with pytest.raises(ConfigError) as caught:  # at the first read of the day file: to count it
+        target.deliver(HOURS, [entry("e1", "2026-11-20")])
     assert caught.value.alert_kind == "configuration"
     call = caught.value.call
     assert call is not None and (call.system, call.operation, call.status) == ("s3", "GetObject", 404)

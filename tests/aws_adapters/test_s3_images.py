@@ -104,3 +104,53 @@ def test_a_mid_window_flush_counts_toward_the_day_it_replaces(
     target.deliver(HOURS, [entry("e2", "2026-11-20")])
     target.flush(HOURS, day_window(date(2026, 11, 20), date(2026, 11, 20)))
     assert guids(s3, day_key("2026-11-20")) == ["e1", "e2"]
+
+
+class CountingPuts:
+    """The S3 client, counting PutObject calls."""
+
+    def __init__(self, client: Any):
+        self._s3, self.puts = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        self.puts += 1
+        return self._s3.put_object(**kwargs)
+
+
+def test_unchanged_lines_count_as_skipped_and_their_file_is_not_written(
+    s3: Any,  # noqa: F811
+    target: S3ExportTarget,  # noqa: F811
+    store: Any,
+    config: Any,  # noqa: F811
+    clock: Any,
+) -> None:
+    """A run with no change reports delivered 0 (it used to "deliver" every line it re-read)."""
+    window = day_window(date(2026, 11, 20), date(2026, 11, 21))
+    batch = [entry("e1", "2026-11-20"), entry("e2", "2026-11-20"), entry("e3", "2026-11-21")]
+    target.begin_window(HOURS, window)
+    assert target.deliver(HOURS, batch).delivered == batch
+    target.flush(HOURS, window)
+    before = raw(s3, day_key("2026-11-20"))
+
+    clock.advance(hours=1)  # the next run: nothing changed in Severa
+    counting = CountingPuts(s3)
+    rerun = S3ExportTarget(counting, store, config, clock=clock)  # type: ignore[arg-type]
+    rerun.begin_window(HOURS, window)
+    delivery = rerun.deliver(HOURS, batch)
+    assert delivery.skipped == batch and delivery.delivered == []
+    rerun.flush(HOURS, window)
+    assert counting.puts == 0 and raw(s3, day_key("2026-11-20")) == before  # _synced_at kept
+
+    # One entry edited, one file lost by an operator: those lines are delivered, the rest skipped.
+    s3.delete_object(Bucket=BUCKET, Key=day_key("2026-11-21"))
+    edited = [entry("e1", "2026-11-20", "corrected"), *batch[1:]]
+    rerun.begin_window(HOURS, window)
+    delivery = rerun.deliver(HOURS, edited)
+    assert [r.key for r in delivery.delivered] == ["e1", "e3"] and [r.key for r in delivery.skipped] == ["e2"]
+    rerun.flush(HOURS, window)
+    assert guids(s3, day_key("2026-11-20")) == ["e1", "e2"] and guids(s3, day_key("2026-11-21")) == ["e3"]
+    lines = [json.loads(line) for line in raw(s3, day_key("2026-11-20")).decode().splitlines()]
+    assert lines[0]["Description"] == "corrected" and lines[0]["_synced_at"] != lines[1]["_synced_at"]

@@ -35,6 +35,32 @@ class Systems:
     export_prefix: str
     #: Foreign documents seeded in Visma.net (world.foreign_document), each with its ``seeded`` copy.
     foreign: list[dict[str, Any]] = field(default_factory=list)
+    #: Hour-entry GUIDs Severa started answering by itself (a GUID incident, and its end), each with
+    #: the Severa time of the first check that saw it (``observe_hour_entries``).
+    appeared: dict[str, datetime] = field(default_factory=dict)
+    #: The hour-entry GUIDs of the last observation, and when it was (our clock).
+    answered: set[str] = field(default_factory=set)
+    observed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        observe_hour_entries(self)
+
+
+def observe_hour_entries(systems: Systems) -> None:
+    """Note the GUIDs Severa answers that no write of ours made since the last observation.
+
+    A GUID incident (``remap_guids`` and back) keeps every change time: Severa lists records under
+    GUIDs it did not answer a moment ago, with change times long past. The harness records no commit
+    for that, so it is seen here: such a GUID has appeared at or before the check that first saw it.
+    """
+    current = {str(r["GUID"]) for r in systems.severa.records("HourEntry")}
+    since = systems.observed_at
+    if since is not None:
+        for key in current - systems.answered:
+            committed = systems.company.committed.get(key)
+            if committed is None or committed < since:
+                systems.appeared[key] = systems.severa.now()
+    systems.answered, systems.observed_at = current, systems.company.clock()
 
 
 # --- reading the systems -------------------------------------------------------------------------
@@ -339,6 +365,12 @@ def watermark_problems(systems: Systems, data_type: str) -> list[str]:
             if r.get("InvoiceStatus") == READY
         ]
     else:
+        observe_hour_entries(systems)
+        # A GUID Severa started answering by itself is due once it was answered before the signpost
+        # of the plan that wrote the watermark (the watermark is that signpost minus the skew
+        # margin): every day of that plan was read after it. Before that its file may still show
+        # the GUIDs of the last read, which is the promise (docs/operations.md, GUID incidents).
+        due = [r for r in due if systems.appeared.get(str(r["GUID"]), mark) <= mark]
         lines = s3_lines(systems, "hour_entries")
         for row in due:
             found = [

@@ -373,7 +373,11 @@ class Company:
             count = self.rng.randint(3, 25)
             sim.mass_update("HourEntry", count, at=now)
             return f"mass update of {count} hour entries"
-        return f"{kind}: nothing to change"
+        # Changes of issue 11's reader and text generators, in their own modules.
+        from .reader_faults import reader_change
+        from .texts import text_change
+
+        return reader_change(self, kind, now) or text_change(self, kind, now) or f"{kind}: nothing to change"
 
 
 def changed_type(kind: str) -> str:
@@ -382,7 +386,15 @@ def changed_type(kind: str) -> str:
 
 #: Which changes touch which data type (a schedule changes the data of the types it runs).
 CHANGES: dict[str, tuple[str, ...]] = {
-    "accounts": ("rename_customer", "new_customer", "deactivate_customer", "mass_update_customers"),
+    "accounts": (
+        "rename_customer",
+        "new_customer",
+        "deactivate_customer",
+        "mass_update_customers",
+        "control_chars_in_name",
+        "new_prospect",
+        "line_separators_in_customer_name",
+    ),
     "cases": ("rename_case", "close_case", "new_case"),
     "invoices": ("new_invoice", "draft_ready", "edit_ready_invoice"),
     "hour_entries": (
@@ -391,8 +403,14 @@ CHANGES: dict[str, tuple[str, ...]] = {
         "new_hour_entry",
         "mass_update_hours",
         "delete_hour_entry",
-        # "remap_hour_entry_guids" is not in the menu yet: seeds 22 and 156 found per-watermark
-        # problems with it (entries "not in their day file" mid-schedule); open in issue 11.
+        "line_separators_in_description",
+        "remap_hour_entry_guids",
     ),
-    "absences": ("edit_absence", "move_absence", "new_absence", "delete_absence"),
+    "absences": (
+        "edit_absence",
+        "move_absence",
+        "new_absence",
+        "delete_absence",
+        "line_separators_in_absence_name",
+    ),
 }

@@ -18,6 +18,7 @@ import random
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from severa_sync.errors import SeveraEndpointNotSoap
 from severa_sync.severa.streaming import legal_xml_char
 from severa_sync_tools.simulators.severa.variants import FORMS
 
@@ -34,6 +35,8 @@ READER_FAULTS = ("datetime_forms", "html_page")
 #: Changes to Severa data this module makes (``dataset.Company.change``).
 READER_CHANGES = ("control_chars_in_name", "new_prospect")
 FORM_MODES = (*sorted(FORMS), "per_answer", "per_record", "per_record")
+#: The error code of an HTML page where a SOAP answer should be (a configuration error).
+NOT_SOAP = SeveraEndpointNotSoap.code
 #: The message of ``ChangedDuringTransfer`` when the re-read's content hash differed.
 CHANGED_WHILE_TRANSFERRED = "changed in Severa while it was being transferred"
 
@@ -129,5 +132,88 @@ def spurious_change_problems(systems: Systems) -> list[str]:
             problems.append(
                 f"invoice {item.display_key} is held as changed during its transfer, but nobody edited it "
                 "(the same content read in another form?)"
+            )
+    return problems
+
+
+# --- what the checks expect of Severa's data after the reader ------------------------------------
+class ReadView:
+    """The Severa simulator as the final checks must see it (``checks.Systems.severa``): a customer's
+    name as the reader delivers it (``as_read``), and no prospects, which are never transferred
+    (``prospect_problems`` holds them to that). Everything else passes through."""
+
+    def __init__(self, severa: Any):
+        self._severa = severa
+
+    def records(self, entity: str) -> list[dict[str, Any]]:
+        rows = self._severa.records(entity)
+        if entity != "Customer":
+            return list(rows)
+        return [_read_customer(row) for row in rows if row.get("Number") is not None]
+
+    def get(self, entity: str, guid: str) -> dict[str, Any] | None:
+        row = self._severa.get(entity, guid)
+        return _read_customer(row) if row is not None and entity == "Customer" else row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._severa, name)
+
+
+def _read_customer(row: dict[str, Any]) -> dict[str, Any]:
+    name = row.get("Name")
+    return {**row, "Name": as_read(name)} if isinstance(name, str) else row
+
+
+def prospect_problems(world: World, alerts: list[str], lines: list[dict[str, Any]]) -> list[str]:
+    """Accounts without a number: never in Visma.net, never parked or mapped, never alerted on."""
+    prospects = {r["GUID"]: r for r in world.severa.records("Customer") if r.get("Number") is None}
+    if not prospects:
+        return []
+    problems: list[str] = []
+    names = {str(row.get("Name")) for row in prospects.values()}
+    problems += [
+        f"prospect {c.get('name')!r} is in Visma.net as customer {c.get('number')!r}"
+        for c in world.visma.customers
+        if c.get("name") in names
+    ]
+    for data_type in ("accounts", "cases", "invoices"):
+        problems += [
+            f"prospect {item.display_key} is parked ({data_type}: {item.last_error_code})"
+            for item in world.operator.parked(TENANT, data_type)
+            if item.key in prospects
+        ]
+    for key, row in prospects.items():
+        if world.operator.get_mapping(TENANT, "accounts", key) is not None:
+            problems.append(f"prospect {row.get('Name')!r} has a Visma.net mapping")
+        if any(key in alert or str(row.get("Name")) in alert for alert in alerts):
+            problems.append(f"an alert names prospect {row.get('Name')!r}")
+    problems += [
+        f"a {line.get('level')} line about prospect {line.get('record_key')}: {line.get('message')}"
+        for line in lines
+        if line.get("record_key") in prospects and line.get("level") in ("WARNING", "ERROR")
+    ]
+    return problems
+
+
+def html_problems(world: World, alerts: list[str]) -> list[str]:
+    """An invocation that met an HTML page (HTTP 200) ends failed on a configuration error naming the
+    URL, with an alert, never waiting for maintenance; one that met none never ends on it (so runs
+    recover once the page is gone)."""
+    problems: list[str] = []
+    for outcome in world.stack.outcomes:
+        answer = outcome.answer
+        if answer is None:
+            continue  # died: nothing more could be told
+        status, code = answer.get("status"), answer.get("error_code")
+        if outcome.html_pages and (status, code) != ("failed", NOT_SOAP):
+            problems.append(
+                f"{outcome.data_type} run {outcome.run_id} met an HTML page from Severa's URL but ended "
+                f"{status} ({code}), not failed ({NOT_SOAP})"
+            )
+        elif outcome.html_pages and not any(str(outcome.run_id) in alert for alert in alerts):
+            problems.append(f"{outcome.data_type} run {outcome.run_id} met an HTML page and sent no alert")
+        elif not outcome.html_pages and code == NOT_SOAP:
+            problems.append(
+                f"{outcome.data_type} run {outcome.run_id} ended on {NOT_SOAP} although Severa answered SOAP"
             )
     return problems

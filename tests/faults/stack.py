@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from severa_sync import registry
 from severa_sync.alerts.sns import SnsAlerts
 from severa_sync.config import TenantConfig
@@ -145,11 +147,28 @@ class Aws:
     topic_arn: str
 
 
+class SeveraSession(KillableSession):
+    """Also counts the HTML pages (HTTP 200, text/html) Severa's URL answered: the invocations that
+    met one are held to ``reader_faults.html_problems``."""
+
+    def __init__(self, fate: FateRef, container: Container):
+        super().__init__(fate, "severa")
+        self.container = container
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        response = super().request(method, url, *args, **kwargs)
+        media = response.headers.get("Content-Type", "")
+        if response.status_code == 200 and media.startswith("text/html"):
+            self.container.html_pages += 1
+        return response
+
+
 class Container:
     """One warm Lambda container: its runtime (clients, token cache, quota tracker) and its fate."""
 
     def __init__(self, stack: Stack, fate: FateRef | None = None):
         self.fate = fate = fate or FateRef()
+        self.html_pages = 0
         config = stack.config
         sleep = noop_sleep
         self.state = KillableState(
@@ -169,7 +188,7 @@ class Container:
             config,
             Secret(stack.secrets["SEVERA_API_KEY"]),
             remaining_seconds=runtime.deadline,
-            session=KillableSession(fate, "severa"),
+            session=SeveraSession(fate, self),
             sleep=sleep,
         )
         runtime._source = KillableSource(SeveraSource(severa, config), fate, "source")
@@ -213,6 +232,8 @@ class Outcome:
     answer: dict[str, Any] | None
     died_at: str | None = None
     run_id: str | None = None
+    #: HTML pages Severa's URL answered during this invocation (``SeveraSession``).
+    html_pages: int = 0
 
 
 class Stack:
@@ -268,13 +289,14 @@ class Stack:
         budget.begin(container.fate)
         context = LambdaContext(function_name(data_type), request_id, budget)
         fate = container.fate.current
-        before = len(fate.run_ids)
+        before, pages = len(fate.run_ids), container.html_pages
         try:
             answer = handle(data_type, event, context, lambda: container.runtime)
         except Killed as death:
             outcome = Outcome(data_type, event, None, str(death), _last(fate.run_ids, before))
         else:
             outcome = Outcome(data_type, event, answer, None, answer.get("run_id"))
+        outcome.html_pages = container.html_pages - pages
         with self._lock:
             self.outcomes.append(outcome)
         return outcome

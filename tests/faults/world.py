@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from severa_sync.config import TenantConfig, parse_config
 from severa_sync.state.dynamodb import DynamoStateStore
@@ -28,9 +28,21 @@ from .capture import LogCapture, leaked_secrets, partly_leaked
 from .checks import Systems
 from .dataset import Company, changed_type
 from .death import Fate
+from .lag import lag_problems, note_lagged
 from .locks import LOCK_STEPS, play_lock_step
+from .paging import PAGING_STEPS, after_paging_run, play_paging_step
+from .reader_faults import (
+    READER_FAULTS,
+    ReadView,
+    apply_reader_step,
+    html_problems,
+    prospect_problems,
+    quiet_pass_problems,
+    spurious_change_problems,
+)
 from .schedule import Schedule, Step, skew
 from .stack import TENANT, Aws, Clock, Container, Countdown, Stack
+from .texts import jsonl_problems
 
 T0 = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)  # a Wednesday; 21 days back crosses the end of DST
 SEVERA_KEY = "severa-key-F4ult-Zq81-never-logged"
@@ -108,12 +120,23 @@ class World:
         secrets = {"SEVERA_API_KEY": SEVERA_KEY, "VISMA_CLIENT_SECRET": VISMA_SECRET}
         self.stack = Stack(config=self.config, clock=self.clock, aws=aws, secrets=secrets, severa=self.severa)
         self.operator = DynamoStateStore(aws.dynamodb, aws.table, clock=self.clock, sleep=lambda _: None)
+        # The checks see Severa's data as the reader delivers it (names with U+FFFD, no prospects).
         self.systems = Systems(
-            self.severa, visma, aws, self.operator, self.company, self.config.export_prefix
+            cast(SeveraSimulator, ReadView(self.severa)),
+            visma,
+            aws,
+            self.operator,
+            self.company,
+            self.config.export_prefix,
         )
         self.problems: list[str] = []
         self.threads: list[tuple[threading.Thread, list[BaseException]]] = []
         self.versions = 0
+        self.used_datetime_forms = False  # reader_faults.quiet_pass_problems
+        self.lagged: dict[str, str] = {}  # late commits: record key -> type (lag.lag_problems)
+        self.paging_keys: set[str] = set()  # paging.py: the customers it may delete, those deleted
+        self.page_deleted: list[tuple[dict[str, Any], datetime | None]] = []
+        self.page_hook: Callable[[dict[str, Any]], None] | None = None
 
     def close(self) -> None:
         self.severa.stop()
@@ -171,6 +194,10 @@ class World:
             play_lock_step(self, step)
         elif step.kind in INVOICE_QUEUE_STEPS:
             self.invoice_queue_step(step)
+        elif step.kind in READER_FAULTS:
+            apply_reader_step(self, step)
+        elif step.kind in PAGING_STEPS:
+            play_paging_step(self, step)
         else:
             raise ValueError(f"unknown step {step}")
 
@@ -235,7 +262,9 @@ class World:
             mark = self.operator.read_watermark(TENANT, changed_type(what)).watermark
             if mark is not None:
                 stamp = min(mark + timedelta(seconds=seconds), now)
+        before = dict(self.company.committed)
         self.company.change(what, stamp)
+        note_lagged(self, what, at, seconds, before)
 
     def rewind(self, data_type: str, hours: int) -> None:
         mark = self.operator.read_watermark(TENANT, data_type).watermark
@@ -291,6 +320,7 @@ class World:
             ],
         )
         self.stack.warm().fate.current = fate
+        started, first_outcome = self.clock(), len(self.stack.outcomes)
         if "budget" in args:
             start, step = args["budget"]
             self.stack.budgets = [Countdown(start, step) for _ in range(3)]
@@ -298,6 +328,9 @@ class World:
         self.stack.budgets = []
         self.join_threads()
         self.problems += checks.watermark_problems(self.systems, data_type)
+        outcomes = self.stack.outcomes[first_outcome:]
+        self.problems += lag_problems(self, data_type, started, outcomes)
+        self.problems += after_paging_run(self, outcomes)
         if not fate.dead:
             return
         dead_run = fate.run_ids[-1] if fate.run_ids else None
@@ -370,6 +403,10 @@ class World:
         problems += checks.log_problems(structured, alerts)
         problems += checks.parked_dropped_problems(structured)
         problems += checks.foreign_problems(self.systems, self.schedule.types, alerts)
+        problems += html_problems(self, alerts)
+        problems += prospect_problems(self, alerts, structured)
+        problems += spurious_change_problems(self.systems)
+        problems += jsonl_problems(self)
         secrets = [SEVERA_KEY, VISMA_SECRET, *self.visma.issued_tokens]
         texts = self.capture.lines() + alerts + checks.state_items(self.aws)
         leaks = leaked_secrets(texts, secrets)
@@ -398,6 +435,7 @@ def play(
         if inspect is not None:
             world.problems += inspect(world)
         world.settle()
+        world.problems += quiet_pass_problems(world)
         return world.report()
     finally:
         world.join_threads()

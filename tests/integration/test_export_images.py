@@ -169,6 +169,21 @@ def test_a_guid_remap_and_back_never_doubles_the_hours(stack: Stack) -> None:
     assert stack.image_problems() == []
 
 
+def test_a_run_with_no_change_delivers_nothing(stack: Stack) -> None:
+    """The reconciliation span is read again every run, but unchanged lines count as skipped."""
+    for n in range(5):
+        put_entry(stack.sim, n, n)
+    first = stack.run()
+    assert (first.fetched, first.delivered, first.skipped) == (5, 5, 0)
+    again = stack.run()
+    assert again.status is RunStatus.SUCCEEDED
+    assert (again.fetched, again.delivered, again.skipped) == (5, 0, 5)
+    put_entry(stack.sim, 1, 1, text="corrected")
+    edited = stack.run()
+    assert (edited.fetched, edited.delivered, edited.skipped) == (5, 1, 4)
+    assert stack.image_problems() == []
+
+
 def test_a_change_committed_past_the_skew_margin_is_exported_by_the_next_run(stack: Stack) -> None:
     put_entry(stack.sim, 1, 2)
     stack.run()
@@ -232,12 +247,54 @@ def test_the_by_date_read_resumes_where_it_stopped(stack: Stack) -> None:
     assert stack.image_problems() == []
 
 
-def test_a_day_over_the_size_cap_does_not_halt_the_type(sim: SeveraSimulator, aws: tuple[Any, Any]) -> None:
-    stack = Stack(sim, *aws, severa={"max_response_bytes": 16_000})
-    big = day(5)
+def big_day(sim: SeveraSimulator) -> tuple[datetime, str]:
+    """Day 5 back over a 16 KB answer limit even alone; one small entry on day 2."""
     for n in range(40):
         put_entry(sim, 100 + n, 5, text="x" * 200)
-    small = put_entry(sim, 1, 2)
+    return day(5), put_entry(sim, 1, 2)
+
+
+def alone(of: datetime) -> datetime:
+    """Where the read of a day alone starts: 12:00 the day before (``images.HALF_DAY``)."""
+    return of - timedelta(hours=12)
+
+
+def test_a_day_over_the_size_cap_is_read_whole(sim: SeveraSimulator, aws: tuple[Any, Any]) -> None:
+    """Issue 11 class 8: the reader streams with flat memory, so the answer limit must not stop a
+    day that nothing smaller can read exactly (it used to end in day_unreadable)."""
+    stack = Stack(sim, *aws, severa={"max_response_bytes": 16_000})
+    big, small = big_day(sim)
+    sim.reset_calls()
+    result = stack.run()
+    assert result.status is RunStatus.SUCCEEDED, result
+    assert stack.alerts.sent == []
+    assert len(stack.files()[big.date().isoformat()]) == 40
+    assert small in {line["GUID"] for line in stack.files()[day(2).date().isoformat()]}
+    assert stack.image_problems() == []
+    # The big day read alone once, past the limit (so were its neighbours, whose margins hold it).
+    assert [c.params["startdate"] for c in sim.calls if c.params.get("startdate") == alone(big)] == [
+        alone(big)
+    ]
+    assert not (stack.state.read_watermark("acme", "hour_entries").resume or {}).get("retry_days")
+
+
+def test_a_day_too_slow_even_alone_is_read_again_by_the_next_run(
+    sim: SeveraSimulator, aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What cannot be read (Severa too slow for one day alone) still does not halt the type."""
+    stack = Stack(
+        sim, *aws, severa={"max_response_bytes": 16_000, "read_timeout_seconds": 0.3, "transport_retries": 0}
+    )
+    big, small = big_day(sim)
+    source = stack.engine.source
+    original = source.read_fallback
+
+    def slow_when_alone(data_type: Any, window: Any) -> Any:
+        if window.start == alone(big):  # the big day read alone: Severa takes longer than the timeout
+            sim.slow(1.0, calls=1, operation=BY_DATE)
+        return original(data_type, window)
+
+    monkeypatch.setattr(source, "read_fallback", slow_when_alone)
     result = stack.run()
     assert result.status is RunStatus.FAILED and result.error_code == "day_unreadable"
     assert [a.kind for a in stack.alerts.sent] == ["day_unreadable"]
@@ -245,8 +302,9 @@ def test_a_day_over_the_size_cap_does_not_halt_the_type(sim: SeveraSimulator, aw
     assert big.date().isoformat() not in stack.files()
     resume = stack.state.read_watermark("acme", "hour_entries").resume or {}
     assert resume.get("retry_days") == [big.date().isoformat()]
-    # The next run tries the day again (and, once Severa answers it, exports it).
+    # Once Severa answers in time, the next run exports the day.
+    monkeypatch.setattr(source, "read_fallback", original)
     stack.target = S3ExportTarget(aws[0], stack.state, stack.config, clock=sim.now)
-    result = stack.run()
-    assert result.error_code == "day_unreadable"
-    assert stack.state.read_watermark("acme", "hour_entries").watermark is not None
+    assert stack.run().status is RunStatus.SUCCEEDED
+    assert len(stack.files()[big.date().isoformat()]) == 40
+    assert stack.image_problems() == []

@@ -21,7 +21,13 @@ from tests.integration.conftest import API_KEY
 #: Far below one answer of the mass update (a few records fit).
 LIMIT = 4096
 MASS = 300
-ENTITIES = {"accounts": "Customer", "cases": "Case", "invoices": "Invoice", "absences": "Activity"}
+ENTITIES = {
+    "accounts": "Customer",
+    "cases": "Case",
+    "invoices": "Invoice",
+    "absences": "Activity",
+    "hour_entries": "HourEntry",
+}
 
 
 def capped_engine(stack):

@@ -9,8 +9,13 @@ reads those days whole with ``GetHourEntriesByDate`` in windows, and the target 
 file a window covers. What is still to read is saved after every window (``resume.pending``), so
 an invocation out of time, or stopped by Severa, continues where it stopped.
 
-A day too big even alone does not halt the type: the other days are exported, the day is kept for
-the next run (``resume.retry_days``) and the run ends with an alerting ``DayUnreadable``.
+A day over Severa's answer limit even alone is read whole past the limit (class 8: the reader
+streams with flat memory, so the size limit only ever means "ask for less" where less exists).
+Only a day Severa is too slow to answer alone does not halt the type: the other days are exported,
+the day is kept for the next run (``resume.retry_days``) and the run ends with an alerting
+``DayUnreadable``. Why not split such a day by user (``GetHourEntriesByDateAndUserGUID``): that
+needs every user, deactivated ones too, or lines go missing silently; costs a call per user; and
+one user's day (an import) can still be over the limit.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from severa_sync.engine import watermark as wm
 from severa_sync.engine.days import DAY, day_of, day_window, reconcile_start
 from severa_sync.engine.ports import SourceRecord, Window, WindowedTarget
 from severa_sync.engine.run import TOO_BIG, OutOfTime, Run
-from severa_sync.errors import DayUnreadable
+from severa_sync.errors import DayUnreadable, SeveraError
 from severa_sync.timeutil import format_watermark, parse_watermark
 
 MODE = "images"
@@ -110,9 +115,9 @@ class DayImages:
         if retry:
             raise DayUnreadable(
                 f"{len(retry)} days of {run.noun_plural} ({', '.join(d.isoformat() for d in retry[:5])}"
-                f"{', ...' if len(retry) > 5 else ''}) are over Severa's answer limit or too slow even "
+                f"{', ...' if len(retry) > 5 else ''}) are too slow for Severa to answer even "
                 "read one day at a time; every other day was exported, these days are read again by "
-                "the next run. Raise severa.max_response_bytes or read_timeout_seconds if it repeats",
+                "the next run. Raise severa.read_timeout_seconds if it repeats",
                 call=run.source.last_call(),
             )
 
@@ -204,11 +209,11 @@ class DayImages:
                         window_days=small,
                     )
                     continue
-                if not self.read_narrow(first):
+                if (slow := self.read_narrow(first)) is not None:
                     run.log.error(
-                        f"{run.dt.noun} day {first.isoformat()} is too big or too slow even alone "
-                        f"({error.code}); its file is left as it is and the day is read again next run",
-                        error,
+                        f"{run.dt.noun} day {first.isoformat()} is too slow even alone "
+                        f"({slow.code}); its file is left as it is and the day is read again next run",
+                        slow,
                         action="day_unreadable",
                         day=first.isoformat(),
                     )
@@ -216,13 +221,14 @@ class DayImages:
             pending = drop_through(pending, last)
             self.save(signpost, pending)
 
-    def read_narrow(self, only: date) -> bool:
-        """One day with the narrow margins; False when it is still too big."""
+    def read_narrow(self, only: date) -> SeveraError | None:
+        """One day with the narrow margins, read whole whatever its size; the error when Severa is
+        too slow to answer it (nothing smaller exists that is still exact)."""
         try:
             self.read_window(only, only, narrow=True)
-        except TOO_BIG:
-            return False
-        return True
+        except TOO_BIG as error:
+            return error
+        return None
 
     def read_window(self, first: date, last: date, *, narrow: bool = False) -> None:
         run = self.run
@@ -231,7 +237,7 @@ class DayImages:
             run.target.begin_window(self.dt, window)
         end = window.end or window.start
         asked = (
-            Window(window.start - HALF_DAY, end - HALF_DAY)
+            Window(window.start - HALF_DAY, end - HALF_DAY, past_size_cap=True)
             if narrow
             else Window(window.start - MARGIN, end + MARGIN)
         )

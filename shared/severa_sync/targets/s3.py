@@ -13,11 +13,16 @@ readers also split lines on (U+2028, U+2029, U+0085: ``str.splitlines``, JavaScr
 Reading splits on ``\n`` only. A file that is not JSON Lines stops merges into it with an alert
 (``ExportFileUnreadable``); replacing it whole never needs to read it.
 
-``deliver`` buffers; ``flush`` merges each touched object (read, upsert by GUID, conditional write),
-so reruns replace rather than duplicate. Where each GUID's line lives is kept in the mapping store
-(``MAP#<type>#<guid>``, ``target_key`` = the partition) so an entry that moves leaves its old file.
-That mapping is written *before* the objects with the partitions the line may still be in
-(``extra.pending_from``) and settled after, so a crash between the two never strands a copy.
+``deliver`` buffers, and counts a record whose line already stands in its file with the same content
+hash as skipped (unchanged), not delivered: a rerun of an unchanged day reports delivered 0, and an
+unchanged line keeps its ``_synced_at``. ``flush`` merges each touched object (read, upsert by GUID,
+conditional write; an object that would come out the same is not written), so reruns replace rather
+than duplicate. An object is read once per flush, when its first record is delivered.
+
+Where each GUID's line lives is kept in the mapping store (``MAP#<type>#<guid>``, ``target_key`` =
+the partition) so an entry that moves leaves its old file. That mapping is written *before* the
+objects with the partitions the line may still be in (``extra.pending_from``) and settled after, so
+a crash between the two never strands a copy.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -68,6 +74,15 @@ def json_line(value: dict[str, Any]) -> str:
 
 class _Conflict(Exception):
     """The object changed between our read and our conditional write."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """An object as read for the next flush: its body and ETag, and its lines' content hashes."""
+
+    body: bytes | None
+    etag: str | None
+    hashes: dict[str, str]
 
 
 def week_label(day: date) -> str:
@@ -114,6 +129,9 @@ class S3ExportTarget:
         self._last_call: CallInfo | None = None
         #: type -> GUID -> (partition, JSON line, content hash): the latest state of each record.
         self._buffer: dict[str, dict[str, tuple[str, str, str]]] = defaultdict(dict)
+        #: (type, partition) -> the object as read when its first buffered record was delivered;
+        #: the next flush writes over exactly that version (or reads again on a conflict).
+        self._found: dict[tuple[str, str], _Found] = {}
         #: partition -> GUIDs written by mid-window flushes of the current window.
         self._written_in_window: dict[str, set[str]] = defaultdict(set)
         #: type -> partitions the current window (``begin_window``) replaces at its end.
@@ -133,8 +151,9 @@ class S3ExportTarget:
     # --- Target -------------------------------------------------------------------------------
     def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
         """Buffer the records; nothing is durable before ``flush`` (the engine flushes before it
-        checkpoints). Nothing is skipped: a rerun rewrites the same lines, which is what repairs a
-        file an operator lost."""
+        checkpoints). A record whose line stands in its file with the same content hash is skipped
+        (unchanged); every other one, also a line missing from a file an operator lost, is
+        delivered. Both are written: the day or week is replaced whole."""
         name = self._check(data_type)
         delivery = Delivery()
         synced_at = format_watermark(self._clock().replace(microsecond=0))
@@ -153,8 +172,10 @@ class S3ExportTarget:
                 problem = f"{record.display_key}: cannot be written as JSON ({type(exc).__name__})"
                 delivery.failed.append((record, MappingError(problem, call=self._last_call)))
                 continue
-            self._buffer[name][str(line[KEY_FIELD])] = (partition, text, record.content_hash)
-            delivery.delivered.append(record)
+            guid = str(line[KEY_FIELD])
+            self._buffer[name][guid] = (partition, text, record.content_hash)
+            unchanged = self._found_in(name, partition).hashes.get(guid) == record.content_hash
+            (delivery.skipped if unchanged else delivery.delivered).append(record)
             if len(self._buffer[name]) >= self._threshold:
                 self._write(name, replace=set())  # bounded memory on a mass update
         return delivery
@@ -209,12 +230,12 @@ class S3ExportTarget:
             return
         now = self._clock()
         known = self._mappings.get_mappings(self._tenant, data_type, list(buffer))
-        adds: dict[str, dict[str, str]] = defaultdict(dict)
+        adds: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
         removes: dict[str, set[str]] = defaultdict(set)
         ahead: dict[str, Mapping] = {}
         settle: dict[str, Mapping] = {}
         for guid, (partition, text, content_hash) in buffer.items():
-            adds[partition][guid] = text
+            adds[partition][guid] = (text, content_hash)
             before = _where(known.get(guid))
             for old in before - {partition}:
                 removes[old].add(guid)
@@ -236,6 +257,8 @@ class S3ExportTarget:
                 removes.get(partition, set()),
                 replace=partition in replace,
             )
+        for found in [k for k in self._found if k[0] == data_type]:
+            del self._found[found]  # written, or moved on: the next flush reads afresh
         self._put_mappings(data_type, settle)
 
     def _put_mappings(self, data_type: str, items: dict[str, Mapping]) -> None:
@@ -249,23 +272,37 @@ class S3ExportTarget:
             self._mappings.put_mapping(self._tenant, data_type, guid, mapping)
 
     def _rewrite(
-        self, data_type: str, partition: str, adds: dict[str, str], removes: set[str], *, replace: bool
+        self,
+        data_type: str,
+        partition: str,
+        adds: dict[str, tuple[str, str]],
+        removes: set[str],
+        *,
+        replace: bool,
     ) -> None:
         key = self.object_key(data_type, partition)
+        found = self._found.pop((data_type, partition), None)
         for _ in range(CONFLICT_ATTEMPTS):
-            body, etag = self._read(key)
+            body, etag = (found.body, found.etag) if found is not None else self._read(key)
+            found = None  # after a conflict: read again
             # A file replaced whole (now, or at the end of this window) need not be readable:
             # what it held is read again from Severa.
             tolerant = replace or partition in self._window_covers.get(data_type, set())
-            lines = _parse_lines(key, body, self._last_call, tolerant=tolerant)
+            before, hashes = _parse_lines(key, body, self._last_call, tolerant=tolerant)
+            lines = dict(before)  # the same strings: only the references are copied
             if replace:  # keep only what this window already wrote in earlier (mid-window) flushes
                 kept = self._written_in_window.get(partition, set())
                 lines = {guid: text for guid, text in lines.items() if guid in kept}
             for guid in removes:
                 lines.pop(guid, None)
-            lines.update(adds)
+            for guid, (text, content_hash) in adds.items():
+                # An unchanged line stays as it was (its _synced_at says when its content arrived).
+                lines[guid] = before[guid] if hashes.get(guid) == content_hash else text
+            new = "".join(text + "\n" for text in lines.values())
+            if body is not None and lines == before and new.encode("utf-8") == body:
+                break  # the same object: not written again (no PutObject for an unchanged day)
             try:
-                self._put(key, "".join(text + "\n" for text in lines.values()), etag)
+                self._put(key, new, etag)
                 break
             except _Conflict:
                 continue
@@ -276,6 +313,19 @@ class S3ExportTarget:
                 call=self._last_call,
             )
         self._written_in_window[partition].update(adds)
+
+    def _found_in(self, data_type: str, partition: str) -> _Found:
+        """The object of ``partition`` as the next flush will find it, read once per flush."""
+        found = self._found.get((data_type, partition))
+        if found is None:
+            key = self.object_key(data_type, partition)
+            body, etag = self._read(key)
+            try:
+                _, hashes = _parse_lines(key, body, self._last_call, tolerant=False)
+            except ExportFileUnreadable:
+                hashes = {}  # its records count as delivered; the flush says what is wrong with it
+            found = self._found[(data_type, partition)] = _Found(body, etag, hashes)
+        return found
 
     # --- S3 calls -----------------------------------------------------------------------------
     def _existing(self, data_type: str, partitions: set[str]) -> set[str]:
@@ -363,8 +413,11 @@ def _where(mapping: Mapping | None) -> set[str]:
     return {mapping.target_key, *pending}
 
 
-def _parse_lines(key: str, body: bytes | None, call: CallInfo | None, *, tolerant: bool) -> dict[str, str]:
+def _parse_lines(
+    key: str, body: bytes | None, call: CallInfo | None, *, tolerant: bool
+) -> tuple[dict[str, str], dict[str, str]]:
     """GUID -> line of an existing object, in file order; lines without a GUID are kept as they are.
+    And GUID -> its ``_content_hash`` where the line has one.
 
     Lines end at ``\n`` only (JSON Lines): a U+2028 inside a text is part of its line. Lines are
     kept with their line separators escaped, so a file written before they were is repaired by the
@@ -375,25 +428,31 @@ def _parse_lines(key: str, body: bytes | None, call: CallInfo | None, *, toleran
     except UnicodeDecodeError as exc:
         return _unreadable(key, f"is not UTF-8 (byte {exc.start})", call, tolerant)
     lines: dict[str, str] = {}
+    hashes: dict[str, str] = {}
     for number, raw in enumerate(text.split("\n"), start=1):
         raw = raw.removesuffix("\r")
         if not raw.strip():
             continue
         try:
-            guid = json.loads(raw).get(KEY_FIELD)
+            value = json.loads(raw)
+            guid = value.get(KEY_FIELD)
         except (ValueError, AttributeError):
             if tolerant:
                 log.warning("dropping unreadable line %d of %s: the file is replaced whole", number, key)
                 continue
             return _unreadable(key, f"line {number} is not a JSON object", call, tolerant)
         lines[str(guid) if guid else f"\0line{number}"] = raw.translate(LINE_BREAKERS)
-    return lines
+        if guid and isinstance(value.get("_content_hash"), str):
+            hashes[str(guid)] = value["_content_hash"]
+    return lines, hashes
 
 
-def _unreadable(key: str, problem: str, call: CallInfo | None, tolerant: bool) -> dict[str, str]:
+def _unreadable(
+    key: str, problem: str, call: CallInfo | None, tolerant: bool
+) -> tuple[dict[str, str], dict[str, str]]:
     if tolerant:
         log.warning("replacing %s, which %s", key, problem)
-        return {}
+        return {}, {}
     raise ExportFileUnreadable(
         f"{key} {problem}. The next run that re-reads its day or week replaces it whole: inside "
         "the reconciliation span that is the next run; for an older one, rewind the type's watermark "

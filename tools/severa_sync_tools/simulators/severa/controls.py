@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -76,6 +77,7 @@ class Controls:
         self._slow: list[_Rule] = []
         self._faults: list[_Rule] = []
         self._truncations: list[_Rule] = []
+        self._hooks: list[tuple[str, Callable[[dict[str, Any]], None]]] = []
         self.api_version = DEFAULT_API_VERSION
         self.schema_version = DEFAULT_SCHEMA_VERSION
         self._calls: list[Call] = []
@@ -199,12 +201,29 @@ class Controls:
     def truncate_next(self, *, calls: int = 1, operation: str | None = None) -> None:
         self._add(self._truncations, calls, operation)
 
+    def on_call(self, operation: str, hook: Callable[[dict[str, Any]], None]) -> None:
+        check_operation(operation)
+        with self._lock:
+            self._hooks.append((operation, hook))
+
+    def remove_hook(self, operation: str, hook: Callable[[dict[str, Any]], None]) -> None:
+        with self._lock:
+            self._hooks = [(name, h) for name, h in self._hooks if (name, h) != (operation, hook)]
+
+    def run_hooks(self, operation: str, params: dict[str, Any]) -> None:
+        with self._lock:
+            hooks = [hook for name, hook in self._hooks if name == operation]
+        for hook in hooks:  # outside the lock: a hook may change the store or the controls
+            hook(params)
+
     def clear_faults(self) -> None:
-        """Forget every pending fault, truncation and slow answer (maintenance has its own switch)."""
+        """Forget every pending fault, truncation, slow answer and call hook (maintenance has its own
+        switch)."""
         with self._lock:
             self._faults.clear()
             self._truncations.clear()
             self._slow.clear()
+            self._hooks.clear()
         self.html.clear()
 
     def take_truncation(self, operation: str) -> bool:

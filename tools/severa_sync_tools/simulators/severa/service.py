@@ -135,6 +135,7 @@ class SoapService:
         injected = self._controls.take_fault(name)
         if injected is not None:
             return self._log(name, params, self._fault(*injected, limit, used))
+        self._controls.run_hooks(name, params)
         return self._log(name, params, self._answer(operation, params, limit, used))
 
     def _answer(self, operation: schema.Operation, params: dict[str, Any], limit: int, used: int) -> Reply:

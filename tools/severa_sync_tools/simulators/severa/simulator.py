@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -202,6 +203,15 @@ class SeveraSimulator:
     def html_next(self, *, calls: int = 1, operation: str | None = None, page: str = "login") -> None:
         """The next ``calls`` calls answer HTTP 200 with an HTML page ("login" or "wrong_url")."""
         self._controls.html.next(calls=calls, operation=operation, page=page)
+
+    def on_call(self, operation: str, hook: Callable[[dict[str, Any]], None]) -> None:
+        """Run ``hook(params)`` just before every call of ``operation`` is answered (in the server's
+        thread): what happens in Severa between two calls of a client, e.g. a deletion between two
+        pages of ``GetAllCustomers``. ``remove_hook`` or ``clear_faults`` removes it."""
+        self._controls.on_call(operation, hook)
+
+    def remove_hook(self, operation: str, hook: Callable[[dict[str, Any]], None]) -> None:
+        self._controls.remove_hook(operation, hook)
 
     def clear_faults(self) -> None:
         self._controls.clear_faults()
