@@ -58,6 +58,8 @@ class FakeSource:
     #: Raise SeveraUnavailable after yielding this many records of a read.
     die_after: int | None = None
     too_big_over: int | None = None  # windows holding more records than this raise SeveraResponseTooLarge
+    #: The next read times out (SeveraTimeout) after yielding this many records (then cleared).
+    time_out_after: int | None = None
     acknowledged: list[str] = field(default_factory=list)
     #: Keys whose read by key answers None (an invoice whose status was changed by hand) ...
     gone_by_key: set[str] = field(default_factory=set)
@@ -102,6 +104,11 @@ class FakeSource:
         for index, record in enumerate(records):
             if self.die_after is not None and index >= self.die_after:
                 raise SeveraUnavailable("connection reset", call=CallInfo("severa", "read", {}))
+            if self.time_out_after is not None and index >= self.time_out_after:
+                from severa_sync.errors import SeveraTimeout
+
+                self.time_out_after = None
+                raise SeveraTimeout("read timed out", call=CallInfo("severa", "read", {}))
             yield record
 
     def read(self, dt: DataType, window: Window) -> Iterator[SourceRecord]:

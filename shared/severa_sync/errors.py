@@ -331,8 +331,9 @@ class ExportFileUnreadable(TargetError):
 
 
 class DayUnreadable(SeveraError):
-    """One day of hour entries is over Severa's answer limit (or too slow) even read alone. Raised
-    at the end of a run whose other days were all exported; the day is re-read by the next run."""
+    """One day of hour entries timed out even read alone (a day over the size limit is read whole,
+    so size is never the cause). Raised at the end of a run whose other days were all exported; the
+    day is re-read by the next run."""
 
     code = "day_unreadable"
     alert_kind = "day_unreadable"

@@ -122,6 +122,29 @@ def test_day_files_hold_each_entry_once_and_a_rerun_replaces(s3: Any, target: S3
     assert head["ContentType"] == "application/x-ndjson" and head["ServerSideEncryption"] == "AES256"
 
 
+def test_each_record_names_the_object_it_went_to(
+    s3: Any, target: S3ExportTarget, store: DynamoStateStore
+) -> None:
+    """The record-delivered log line and ``state mappings`` show the file a record is in: the key
+    the target wrote, from the one function both use."""
+    from severa_sync_tools.mapping_view import target_key
+
+    delivery = target.deliver(HOURS, [entry("e1", "2026-11-20"), entry("e2", "2026-11-21")])
+    target.deliver(ABSENCES, [absence("a1", local(2026, 11, 16, 8))])
+    target.flush(HOURS, None)
+    target.flush(ABSENCES, None)
+    assert delivery.target_keys == {"e1": day_key("2026-11-20"), "e2": day_key("2026-11-21")}
+    for guid in ("e1", "e2"):
+        s3.head_object(Bucket=BUCKET, Key=delivery.target_keys[guid])  # the object exists
+    for data_type, guid, key in (
+        ("hour_entries", "e1", day_key("2026-11-20")),
+        ("absences", "a1", week_key("2026-W47")),
+    ):
+        mapping = store.get_mapping("acme", data_type, guid)
+        assert mapping is not None and target_key(mapping, data_type, "acme", "exports/") == key
+        s3.head_object(Bucket=BUCKET, Key=key)
+
+
 def test_an_entry_moving_days_leaves_its_old_file(
     s3: Any, target: S3ExportTarget, store: DynamoStateStore
 ) -> None:

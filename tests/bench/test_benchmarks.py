@@ -90,6 +90,19 @@ def test_api_economy_counts_calls_per_round_and_the_unknown_outcome_writes_once(
     assert (invoices["unknown_outcome_writes"], invoices["unknown_outcome_copies_in_visma"]) == (1, 1)
     _targets_are_judged(figures)
     assert "commits then times out" in "\n".join(report.economy_section(figures))
+    daily = {d["data_type"]: d for d in figures["per_day"]}
+    assert set(daily) == {r["data_type"] for r in quiet}
+    hours = daily["hour_entries"]  # the reconciliation span is read by date on every run
+    assert hours["soap_calls_per_run"] > 3 and hours["soap_calls_per_day"] == hours["soap_calls_per_run"] * 1
+    assert "SOAP/day" in "\n".join(report.economy_section(figures))
+
+
+def test_runs_per_day_of_the_schedule_shapes_the_defaults_use() -> None:
+    assert api_economy.runs_per_day("cron(0 * * * ? *)") == 24
+    assert api_economy.runs_per_day("cron(30 4 * * ? *)") == 1
+    assert api_economy.runs_per_day("cron(0 2 ? * MON *)") == 1 / 7
+    assert api_economy.runs_per_day("cron(0 6,18 ? * MON,WED,FRI *)") == 2 * 3 / 7
+    assert api_economy.runs_per_day("rate(2 hours)") == 12
 
 
 def test_read_profile_times_every_stage_on_every_record() -> None:

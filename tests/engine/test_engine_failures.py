@@ -101,3 +101,20 @@ def test_the_windowed_fallback_also_reads_hour_entries_dated_ahead(world):
     last = world.source.fallback_reads[-1]
     today = (NOW - timedelta(seconds=120)).date()
     assert last.start.date() == today and last.end.date() == today + timedelta(days=366 + 2)
+
+
+def test_a_window_that_times_out_partway_counts_each_record_once(world, caplog):
+    """The smaller windows re-read what the failed window already delivered: not fetched twice, not
+    "skipped", so fetched = delivered + skipped + failed + dropped still describes Severa's records."""
+    for i in range(10):
+        world.source.put(f"i{i}", T + timedelta(minutes=i), event_at=T + timedelta(minutes=i))
+    world.source.time_out_after = 4
+    config = world.engine.config
+    world.engine.config = config.model_copy(
+        update={"engine": config.engine.model_copy(update={"batch_size": 2})}
+    )  # two batches delivered before the answer times out
+    result = world.engine.run("invoices")
+    assert result.status is RunStatus.SUCCEEDED
+    assert "window_split" in [line.get("action") for line in log_lines(caplog)]
+    assert (result.fetched, result.delivered, result.skipped) == (10, 10, 0)
+    assert sorted(world.target.writes) == [f"i{i}" for i in range(10)]

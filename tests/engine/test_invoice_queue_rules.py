@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from severa_sync.engine.engine import RunStatus
 from severa_sync.engine.ports import SourceRecord
-from severa_sync.errors import InvoiceStatusUnknown, SeveraResponseTooLarge, TargetRejected
+from severa_sync.errors import InvoiceStatusUnknown, SeveraResponseTooLarge, SeveraTimeout, TargetRejected
 from severa_sync.registry import get
 from severa_sync.state.memory import MemoryStateStore
 from tests.engine.conftest import NOW
@@ -60,7 +60,28 @@ def test_a_server_that_lists_transferred_invoices_again_cannot_loop_the_drain(wo
     assert "queue_no_progress" in [line.get("action") for line in log_lines(caplog)]
 
 
-def test_a_queue_answer_too_big_asks_for_fewer(world, caplog, monkeypatch):
+def test_a_queue_answer_over_the_size_limit_is_read_whole_at_the_same_page_size(world, caplog, monkeypatch):
+    """``maxInvoices`` bounds the answer, so the cap only costs calls: never shrink for size."""
+    world.source.queue = True
+    for i in range(5):
+        world.source.put(f"i{i}", T, event_at=T)
+    original = world.source.read_waiting
+    asked = []
+
+    def read_waiting(dt, limit, *, past_size_cap=False):
+        asked.append((limit, past_size_cap))
+        if not past_size_cap:
+            raise SeveraResponseTooLarge("too big")
+        return original(dt, limit)
+
+    monkeypatch.setattr(world.source, "read_waiting", read_waiting)
+    result = world.engine.run("invoices")
+    assert result.delivered == 5
+    assert asked == [(100, False), (100, True)]
+    assert "queue_page_shrunk" not in [line.get("action") for line in log_lines(caplog)]
+
+
+def test_a_queue_answer_too_slow_asks_for_fewer(world, caplog, monkeypatch):
     world.source.queue = True
     for i in range(5):
         world.source.put(f"i{i}", T, event_at=T)
@@ -68,7 +89,7 @@ def test_a_queue_answer_too_big_asks_for_fewer(world, caplog, monkeypatch):
 
     def read_waiting(dt, limit, *, past_size_cap=False):
         if limit > 25:
-            raise SeveraResponseTooLarge("too big")
+            raise SeveraTimeout("read timed out")
         return original(dt, limit)
 
     monkeypatch.setattr(world.source, "read_waiting", read_waiting)

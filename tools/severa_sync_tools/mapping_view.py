@@ -1,8 +1,9 @@
 """``severa-sync state mappings TYPE [KEY]``: where each Severa record went.
 
 One row per mapping item: the Severa number an operator knows the record by (invoice 10501), its
-GUID, and the target's key (Visma.net invoice reference 100001, customer number, project id; the
-S3 day or week partition). KEY picks rows by any of the three.
+GUID, and the target's key (Visma.net invoice reference 100001, customer number, project id; for S3
+the object key of the day or week file the record's line is in). KEY picks rows by any of them (for
+S3 also by the bare partition, 2026-11-05 or 2026-W45).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from severa_sync import registry
 from severa_sync.engine.ports import Mapping, StateStore
+from severa_sync.targets import s3
 from severa_sync.timeutil import format_watermark
 
 EXIT_OK, EXIT_NOT_FOUND = 0, 1
@@ -26,7 +28,17 @@ def severa_number(mapping: Mapping) -> str:
     return mapping.extra.get("display_key") or UNKNOWN
 
 
-def find_mappings(store: StateStore, tenant: str, data_type: str, key: str | None) -> dict[str, Mapping]:
+def target_key(mapping: Mapping, data_type: str, tenant: str, export_prefix: str) -> str:
+    """Where the record is in the target. An S3 mapping keeps the partition (the target reads it
+    back to find a moved line's old file); the object key comes from the target's own function."""
+    if data_type in s3.PARTITIONING:
+        return s3.object_key(export_prefix, tenant, data_type, mapping.target_key)
+    return mapping.target_key
+
+
+def find_mappings(
+    store: StateStore, tenant: str, data_type: str, key: str | None, export_prefix: str = ""
+) -> dict[str, Mapping]:
     """Severa GUID -> mapping, of every record of the type (or the ones KEY names)."""
     guids = store.mappings_delivered_since(tenant, data_type, _EVER)
     if key is not None and key in guids:
@@ -34,24 +46,44 @@ def find_mappings(store: StateStore, tenant: str, data_type: str, key: str | Non
     mappings = store.get_mappings(tenant, data_type, guids)
     if key is None or list(mappings) == [key]:
         return mappings
-    return {g: m for g, m in mappings.items() if key in (severa_number(m), m.target_key)}
+    return {
+        g: m
+        for g, m in mappings.items()
+        if key in (severa_number(m), m.target_key, target_key(m, data_type, tenant, export_prefix))
+    }
 
 
-def show_mappings(console: Console, store: StateStore, tenant: str, data_type: str, key: str | None) -> int:
+def show_mappings(
+    console: Console,
+    store: StateStore,
+    tenant: str,
+    data_type: str,
+    key: str | None,
+    *,
+    export_prefix: str = "",
+    export_bucket: str = "",
+) -> int:
+    """``export_prefix``/``export_bucket``: the tenant configuration's, which the S3 target wrote with."""
     dt = registry.get(data_type)
     noun = dt.noun.lower()
-    target = "Visma.net" if dt.target is registry.TargetKind.VISMA else "S3 partition"
-    mappings = find_mappings(store, tenant, data_type, key)
+    if dt.target is registry.TargetKind.VISMA:
+        target, column = "Visma.net", "Visma.net"
+    else:
+        target, column = f"S3 s3://{export_bucket}" if export_bucket else "S3", "S3 object key"
+    mappings = find_mappings(store, tenant, data_type, key, export_prefix)
     if not mappings:
         what = f"{noun} {key}" if key else f"{data_type} record"
         console.print(f"No {what} of tenant {tenant} has been delivered.")
         return EXIT_NOT_FOUND if key else EXIT_OK
     table = Table(title=f"{data_type} of tenant {tenant}: Severa -> {target}")
-    for column in (f"Severa {noun}", target, "delivered", "Severa GUID"):
-        table.add_column(column)
+    for name in (f"Severa {noun}", column, "delivered", "Severa GUID"):
+        table.add_column(name)
     for guid, mapping in sorted(mappings.items(), key=lambda item: (severa_number(item[1]), item[0])):
         table.add_row(
-            severa_number(mapping), mapping.target_key, format_watermark(mapping.delivered_at), guid
+            severa_number(mapping),
+            target_key(mapping, data_type, tenant, export_prefix),
+            format_watermark(mapping.delivered_at),
+            guid,
         )
     console.print(table)
     return EXIT_OK

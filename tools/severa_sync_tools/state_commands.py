@@ -163,7 +163,16 @@ def cmd_state(args: argparse.Namespace, console: Console) -> int:
         if args.action == "mappings":
             from severa_sync_tools.mapping_view import show_mappings
 
-            return show_mappings(console, store, tenant, args.data_type, args.key)
+            config = tenant_config(args)
+            return show_mappings(
+                console,
+                store,
+                tenant,
+                args.data_type,
+                args.key,
+                export_prefix=config.export_prefix,
+                export_bucket=config.export_bucket,
+            )
         return _state_retry_set(console, store, tenant, args.data_type, _table_style(args))
 
 

@@ -62,22 +62,26 @@ def drain_queue(run: Run) -> None:
             waiting = run.source.read_waiting(run.dt, limit, past_size_cap=past_size_cap)
             page = _Page(waiting, seen, run.parked_keys)
             run.process(page)
-        except (SeveraResponseTooLarge, SeveraTimeout) as error:
+        except SeveraResponseTooLarge as error:
+            if past_size_cap:
+                raise
+            # ``maxInvoices`` already bounds this answer and the reader streams with flat memory, so
+            # the size cap protects nothing here: read the same page whole rather than shrink it
+            # (halving down to one invoice per call costs a call per invoice in a mass update).
+            past_size_cap = True
+            run.log.warning(
+                f"The queue answer is over the size limit ({error.code}); reading {page_size} invoices "
+                "per call whole",
+                action="queue_read_past_size_cap",
+                page_size=page_size,
+            )
+            continue
+        except SeveraTimeout as error:
             if page_size == 1:
-                if isinstance(error, SeveraTimeout) or past_size_cap:
-                    raise
-                # Nothing smaller to ask for: read on through the cap (the reader streams with flat
-                # memory), so the size cap never stops the queue.
-                past_size_cap = True
-                run.log.warning(
-                    f"One invoice per call is still over the size limit ({error.code}); reading it whole",
-                    action="queue_read_past_size_cap",
-                )
-                continue
+                raise
             page_size = max(1, page_size // 2)
             run.log.warning(
-                f"The queue answer was too big or too slow ({error.code}); asking for {page_size} "
-                "invoices per call",
+                f"The queue answer was too slow ({error.code}); asking for {page_size} invoices per call",
                 action="queue_page_shrunk",
                 page_size=page_size,
             )

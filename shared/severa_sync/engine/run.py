@@ -126,6 +126,10 @@ class Run:
         self.parked_keys: set[str] = set()
         self.dropped_not_found = 0  # parked records dropped after a day of not-founds (one alert)
         self.queue_handled: set[str] = set()  # keys the queue read passed on this run
+        #: Records (key -> content hash) whose batch was handled in the window being read; what a
+        #: window that fails partway handled is not read a second time from its smaller windows.
+        #: None where no smaller window exists (memory stays flat for a whole-answer read).
+        self.window_handled: dict[str, str] | None = None
         #: The retry set at the start (key -> error code, message): record_errors alerts only news.
         self.parked_before: dict[str, tuple[str, str]] = {}
         self.checkpoints = 0  # watermark writes; the engine logs one INFO line for all of them
@@ -254,6 +258,8 @@ class Run:
                     self.recent.add(record)
             if fresh:
                 self.deliver(fresh)
+            if self.window_handled is not None:
+                self.window_handled.update((r.key, r.content_hash) for r in batch)
             self.keep_lock()
             if self.out_of_time():
                 raise OutOfTime
@@ -547,6 +553,10 @@ class Run:
         zone = self.config.zone if self.dt.align_weeks else None
         minimum = timedelta(seconds=self.config.engine.min_window_seconds)
         cursor = start
+        # Handled by a window that failed partway, until the cursor passes its end. Not for a target
+        # that buffers (its unwritten records are not done), whose records are simply read again.
+        handled: dict[str, str] = {}
+        handled_until = start
         while cursor < end:
             if self.out_of_time():
                 self.save_cursor(resume, cursor)
@@ -557,12 +567,16 @@ class Run:
                 # Nothing smaller to ask for: read the whole answer (memory stays flat); only the
                 # time budget bounds it, and the cursor saved below resumes it.
                 window = replace(window, past_size_cap=True)
+            self.window_handled = {} if shrunk is not None and not self.buffered else None
             try:
-                self.process(read(window))
+                self.process(not_again(read(window), handled))
             except TOO_BIG as error:
                 if shrunk is None:
                     self.save_cursor(resume, cursor)
                     raise
+                if self.window_handled is not None:
+                    handled.update(self.window_handled)
+                    handled_until = max(handled_until, window.end or end)
                 self.log.warning(
                     f"Window {window} was too big or too slow ({error.code}); splitting into "
                     f"windows of {readable_duration(shrunk)}",
@@ -576,9 +590,20 @@ class Run:
             except (OutOfTime, SyncError):
                 self.save_cursor(resume, cursor)  # the windows before it are delivered and flushed
                 raise
+            self.window_handled = None
             self.flush(window)
             cursor = window.end or end  # planned windows always have an end
+            if cursor >= handled_until:
+                handled.clear()
             yield window
+
+
+def not_again(records: Iterable[SourceRecord], handled: dict[str, str]) -> Iterator[SourceRecord]:
+    """``records`` without those already handled this run with the same content (a record changed
+    since is new again). Not counted as fetched: they were, by the window that failed."""
+    for record in records:
+        if handled.get(record.key) != record.content_hash:
+            yield record
 
 
 def run_by_kind(run: Run) -> None:

@@ -20,9 +20,9 @@ conditional write; an object that would come out the same is not written), so re
 than duplicate. An object is read once per flush, when its first record is delivered.
 
 Where each GUID's line lives is kept in the mapping store (``MAP#<type>#<guid>``, ``target_key`` =
-the partition) so an entry that moves leaves its old file. That mapping is written *before* the
-objects with the partitions the line may still be in (``extra.pending_from``) and settled after, so
-a crash between the two never strands a copy.
+the partition; ``object_key`` names its file) so an entry that moves leaves its old file. That
+mapping is written *before* the objects with the partitions the line may still be in
+(``extra.pending_from``) and settled after, so a crash between the two never strands a copy.
 """
 
 from __future__ import annotations
@@ -85,6 +85,15 @@ class _Found:
     hashes: dict[str, str]
 
 
+def object_key(prefix: str, tenant: str, data_type: str, partition: str) -> str:
+    """The object holding ``partition``'s lines (a mapping's ``target_key``). One function for the
+    target that writes it and ``severa-sync state mappings`` that shows it: they cannot disagree."""
+    part_name, _ = PARTITIONING[data_type]
+    path = f"tenant={tenant}/type={data_type}/{part_name}={partition}/{data_type}.jsonl"
+    prefix = prefix.strip("/")
+    return f"{prefix}/{path}" if prefix else path
+
+
 def week_label(day: date) -> str:
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
@@ -144,9 +153,7 @@ class S3ExportTarget:
         return len(self._buffer[data_type.name])
 
     def object_key(self, data_type: str, partition: str) -> str:
-        part_name, _ = PARTITIONING[data_type]
-        path = f"tenant={self._tenant}/type={data_type}/{part_name}={partition}/{data_type}.jsonl"
-        return f"{self._prefix}/{path}" if self._prefix else path
+        return object_key(self._prefix, self._tenant, data_type, partition)
 
     # --- Target -------------------------------------------------------------------------------
     def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
@@ -174,6 +181,8 @@ class S3ExportTarget:
                 continue
             guid = str(line[KEY_FIELD])
             self._buffer[name][guid] = (partition, text, record.content_hash)
+            # The record-delivered log line names the file the record went to.
+            delivery.target_keys[record.key] = self.object_key(name, partition)
             unchanged = self._found_in(name, partition).hashes.get(guid) == record.content_hash
             (delivery.skipped if unchanged else delivery.delivered).append(record)
             if len(self._buffer[name]) >= self._threshold:

@@ -44,6 +44,44 @@ ENTITIES = {
 FIRST_BENCH_SERIAL = 900_000  # invoice serials well away from anything the seed or mass_update uses
 
 
+def runs_per_day(expression: str) -> float:
+    """Average runs per day of an EventBridge Scheduler expression of the shapes the registry's
+    defaults use: ``rate(N unit)`` or ``cron(min hour dom month dow year)`` with ``*``, a single
+    value or a comma list in the hour and day-of-week fields."""
+    kind, _, body = expression.partition("(")
+    fields = body.rstrip(")").split()
+    if kind == "rate":
+        per_day = {"minute": 1440, "minutes": 1440, "hour": 24, "hours": 24, "day": 1, "days": 1}
+        return per_day[fields[1]] / int(fields[0])
+    minutes, hours, dow = fields[0], fields[1], fields[4]
+    per_hour = 1 if minutes.isdigit() else len(minutes.split(","))
+    hourly = 24 if hours == "*" else len(hours.split(","))
+    weekly = 7 if dow in ("*", "?") else len(dow.split(","))
+    return per_hour * hourly * weekly / 7
+
+
+def per_day(rows: list[Figures]) -> list[Figures]:
+    """SOAP calls a day of quiet runs costs each type at its default schedule: the no-change round
+    (which, for hour entries and absences, re-reads the whole reconciliation span) times its runs
+    per day. Severa's quota is per day, so this is the figure that matters for it."""
+    out = []
+    for row in rows:
+        if row["phase"] != "no_changes":
+            continue
+        schedule = registry.get(row["data_type"]).default_schedule
+        runs = runs_per_day(schedule)
+        out.append(
+            {
+                "data_type": row["data_type"],
+                "schedule": schedule,
+                "runs_per_day": round(runs, 2),
+                "soap_calls_per_run": row["soap_calls"],
+                "soap_calls_per_day": round(row["soap_calls"] * runs, 1),
+            }
+        )
+    return out
+
+
 def _plan() -> list[tuple[str, str]]:
     order = [dt.name for dt in registry.run_order()]
     return [
@@ -188,6 +226,7 @@ def _report(
     return {
         "changes_per_type": changed,
         "rows": rows,
+        "per_day": per_day(rows),
         "invoices": {
             "happy_path_writes_per_invoice": writes_per_invoice,
             "happy_path_calls_per_invoice": calls_per_invoice,

@@ -161,6 +161,20 @@ def economy_section(figures: Figures) -> list[str]:
         ["round", "type", "status", "fetched", "delivered", "SOAP", "Visma.net", "SOAP reads and writes"],
         rows,
     )
+    out.append("   SOAP calls per day of quiet runs at the default schedules (reconciliation span included):")
+    out += _table(
+        ["type", "schedule", "runs/day", "SOAP/run", "SOAP/day"],
+        [
+            [
+                d["data_type"],
+                d["schedule"],
+                d["runs_per_day"],
+                d["soap_calls_per_run"],
+                d["soap_calls_per_day"],
+            ]
+            for d in figures.get("per_day", [])
+        ],
+    )
     inv = figures["invoices"]
     out += [
         f"   Invoices, happy path: {_cell(inv['happy_path_writes_per_invoice'])} Visma.net write(s) and "

@@ -167,6 +167,10 @@ def may_have_been_sent(exc: requests.RequestException) -> bool:
     return not isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema)
 
 
+#: Ends a body cut to ``BODY_LOG_LIMIT``, so a reader never takes a part for the whole.
+CUT_MARK = " [cut]"
+
+
 def failure_log_fields(
     method: str,
     url: str,
@@ -185,12 +189,12 @@ def failure_log_fields(
     }
     if response is not None:
         fields["status"] = response.status_code
-        fields["response_body"] = redact_and_cut(response.text, BODY_LOG_LIMIT)
+        fields["response_body"] = redact_and_cut(response.text, BODY_LOG_LIMIT, CUT_MARK)
         for header in SUPPORT_HEADERS:
             if header in response.headers:
                 fields[header.lower().replace("-", "_")] = response.headers[header]
     if raw_body is not None:
-        fields["request_body"] = redact_and_cut(raw_body, BODY_LOG_LIMIT)
+        fields["request_body"] = redact_and_cut(raw_body, BODY_LOG_LIMIT, CUT_MARK)
     if reason:
         fields["reason"] = reason
     return fields
