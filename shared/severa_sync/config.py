@@ -102,7 +102,6 @@ class ApiUser(_Strict):
 
 class DataTypeSettings(_Strict):
     enabled: bool = True
-    schedule: str | None = None  # default: the registry's
     #: First run: start here when there is no watermark.
     backfill_from: date = date(2024, 1, 1)
     window_days: float | None = Field(None, gt=0)
@@ -148,6 +147,27 @@ class TenantConfig(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Helsinki)") from None
+        return value
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _no_schedules(cls, value: Any) -> Any:
+        # Schedules are EventBridge Scheduler resources built from stack parameters: a schedule
+        # here would be silently ignored, so it is refused naming the parameter that does work.
+        # The fix names samconfig.toml, not --parameter-overrides: on the command line that
+        # replaces every samconfig override (docs/deploy.md).
+        if not isinstance(value, dict):
+            return value
+        problems = [
+            f"types.{name}.schedule is not a configuration setting: schedules are the stack parameter "
+            f"{registry.get(name).schedule_parameter} (in samconfig.toml parameter_overrides, e.g. "
+            f"'{registry.get(name).schedule_parameter}=\"rate(1 day)\"', then sam deploy)"
+            for name, settings in value.items()
+            # Unknown type names are _known_types' to report.
+            if isinstance(settings, dict) and "schedule" in settings and name in registry.BY_NAME
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("types")
@@ -209,9 +229,6 @@ class TenantConfig(_Strict):
     def overlap(self, name: str) -> timedelta:
         minutes = self.type_settings(name).overlap_minutes
         return timedelta(minutes=minutes) if minutes else registry.get(name).default_overlap
-
-    def schedule(self, name: str) -> str:
-        return self.type_settings(name).schedule or registry.get(name).default_schedule
 
 
 def parse_config(data: dict[str, Any], *, origin: str = "configuration") -> TenantConfig:

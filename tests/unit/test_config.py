@@ -123,3 +123,30 @@ def test_a_production_configuration_without_visma_or_api_user_is_rejected():
         parse_config({**base, "visma": {}, "api_user": {"organisation": "Acme Oy", "name": "It"}})
     assert parse_config({**base, "visma": {}, "api_user": user}).stage == "production"
     assert parse_config({"stage": "local"}).api_user.organisation  # local runs keep the defaults
+
+
+def test_a_schedule_setting_is_refused_naming_the_stack_parameter():
+    # Issue 12: types.<name>.schedule never changed anything (schedules are the template's
+    # EventBridge Scheduler resources); a document that sets it is told where schedules live.
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"types": {"accounts": {"schedule": "rate(1 day)"}}})
+    message = str(caught.value)
+    assert "types.accounts.schedule is not a configuration setting" in message
+    assert "AccountsSchedule" in message and "samconfig.toml" in message
+    from severa_sync.config import DataTypeSettings
+
+    assert "schedule" not in DataTypeSettings.model_fields
+    assert not hasattr(TenantConfig, "schedule")
+
+
+def test_a_schedule_setting_is_a_configuration_error_of_config_check(tmp_path, capsys):
+    # The normal path: `severa-sync config check FILE` exits 2 with the one-line error naming it.
+    from severa_sync_tools.cli import main
+
+    path = tmp_path / "tenant.toml"
+    path.write_text('tenant = "acme"\n[types.hour_entries]\nschedule = "cron(0 3 * * ? *)"\n')
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"invalid configuration file {path}" in err
+    assert "types.hour_entries.schedule is not a configuration setting" in err
+    assert "HourEntriesSchedule" in err

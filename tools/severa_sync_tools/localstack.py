@@ -176,10 +176,7 @@ def demo_config(
             "api_user": {"organisation": "Demo Oy", "name": "Demo Operator", "email": "operator@example.com"},
             "export_bucket": bucket,
             "export_prefix": "exports",
-            "types": {
-                dt.name: {"schedule": dt.default_schedule, "backfill_from": backfill}
-                for dt in registry.DATA_TYPES
-            },
+            "types": {dt.name: {"backfill_from": backfill} for dt in registry.DATA_TYPES},
         },
         origin="demo configuration",
     )
