@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # SAM CLI would try to send usage telemetry; this machine (and CI) has no network for it.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install test lint typecheck unit faults demo bench sam-validate sam-build clean
+.PHONY: install test lint typecheck unit faults demo bench template sam-validate sam-build clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,6 +43,10 @@ demo: install
 
 bench: install
 	$(VENV)/bin/python -m severa_sync_tools.bench
+
+# The per-data-type regions of template.yaml, written from the registry (tests/infra checks them).
+template: install
+	$(VENV)/bin/python -m severa_sync_tools.templategen
 
 # SAM CLI pins its own boto3/click/cfn-lint, so it lives in a separate tool environment.
 SAM := $(TOOLS)/sam/bin/sam

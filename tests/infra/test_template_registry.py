@@ -1,14 +1,161 @@
-"""template.yaml and the data-type registry agree: one function per type, wired the same way."""
+"""template.yaml and the data-type registry agree: one function per type, wired the same way.
+
+The per-type regions of the template are written by ``severa_sync_tools.templategen`` (``make
+template``); the first tests here check that the committed file is what the generator writes, that
+the generator follows the declarations, and that no resource, parameter, condition or output of a
+type outside the registry is left in the template. The rest check what the template says per type.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from severa_sync.registry import DATA_TYPES, DataType
-from tests.infra.cfn import ROOT, render_sub, resources_of_type
+from severa_sync.registry import DATA_TYPES, DataType, TargetKind
+from severa_sync_tools import templategen
+from tests.infra.cfn import ROOT, TEMPLATE, parse_template, render_sub, resources_of_type
+
+#: Logical ids of a type's resources: ``<Type><suffix>``. They never change (an update of a
+#: deployed stack would replace the function, log group or alarm).
+PER_TYPE_RESOURCES = (
+    "LogGroup",
+    "Function",
+    "ErrorsAlarm",
+    "RunsFailedAlarm",
+    "ThrottlesAlarm",
+    "NothingDeliveredAlarm",
+)
+#: Logical ids of everything shared by the types, pinned for the same reason.
+SHARED_RESOURCES = {
+    "SharedLayer",
+    "ConfigParameter",
+    "StateTable",
+    "AlertKey",
+    "AlertTopic",
+    "AlertEmailSubscription",
+    "ExportBucket",
+    "ExportBucketPolicy",
+    "RetryStateMachine",
+    "RetryExecutionsFailedAlarm",
+    "Dashboard",
+    "LastRunPerTypeQuery",
+    "ErrorsWithPreviousCallQuery",
+    "InvoiceTrailQuery",
+    "WatermarkChangesQuery",
+    "OneRunQuery",
+}
+QUERIES = {lid for lid in SHARED_RESOURCES if lid.endswith("Query")}
+
+
+def _stem(dt: Any) -> str:
+    return str(dt.function_logical_id).removesuffix("Function")
+
+
+def _per_type_names(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Per-type names in each section, found by their suffixes (shared names excluded)."""
+    resources = set(template["Resources"]) - SHARED_RESOURCES
+    return {
+        "Resources": resources,
+        "Parameters": {p for p in template["Parameters"] if p.endswith(("Schedule", "NothingDeliveredDays"))},
+        "Conditions": {c for c in template["Conditions"] if c.endswith("NothingDeliveredAlarmOn")},
+        "Outputs": {o for o in template["Outputs"] if o.endswith("FunctionName")},
+    }
+
+
+def _expected_names(types: Any) -> dict[str, set[str]]:
+    return {
+        "Resources": {f"{_stem(dt)}{suffix}" for dt in types for suffix in PER_TYPE_RESOURCES},
+        "Parameters": {
+            name for dt in types for name in (dt.schedule_parameter, f"{_stem(dt)}NothingDeliveredDays")
+        },
+        "Conditions": {f"{_stem(dt)}NothingDeliveredAlarmOn" for dt in types},
+        "Outputs": {f"{_stem(dt)}FunctionName" for dt in types},
+    }
+
+
+def test_committed_template_is_the_generated_one() -> None:
+    committed = TEMPLATE.read_text(encoding="utf-8")
+    assert committed == templategen.render(committed), "template.yaml is out of date: run make template"
+
+
+def test_every_type_has_its_resources_and_nothing_else_is_per_type(template: dict[str, Any]) -> None:
+    assert _per_type_names(template) == _expected_names(DATA_TYPES)
+    assert set(template["Resources"]) >= SHARED_RESOURCES
+    assert set(templategen.NOTHING_DELIVERED_DAYS) <= {dt.name for dt in DATA_TYPES}
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """A declaration as the generator reads it (templategen.DataType), for types that do not exist."""
+
+    name: str
+    target: TargetKind
+    default_schedule: str
+    function_logical_id: str
+    schedule_parameter: str
+
+
+def test_the_generator_follows_the_declarations() -> None:
+    """Drop a type and add two: the template gains and loses exactly their parts."""
+    payments = _Declared(
+        "payments", TargetKind.VISMA, "rate(6 hours)", "PaymentsFunction", "PaymentsSchedule"
+    )
+    images = _Declared(
+        "product_images",
+        TargetKind.S3,
+        "cron(5 1 ? * MON-FRI *)",
+        "ProductImagesFunction",
+        "ProductImagesSchedule",
+    )
+    types = [*DATA_TYPES[1:], payments, images]
+    text = templategen.render(TEMPLATE.read_text(encoding="utf-8"), types)
+    assert templategen.render(text, types) == text, "regenerating is stable"
+    generated = parse_template(text)
+
+    assert _per_type_names(generated) == _expected_names(types)
+    params = generated["Parameters"]
+    assert params["PaymentsSchedule"]["Default"] == "rate(6 hours)"
+    assert params["ProductImagesSchedule"]["Default"] == "cron(5 1 ? * MON-FRI *)"
+    assert params["ProductImagesNothingDeliveredDays"]["Default"] == templategen.NOTHING_DELIVERED_DEFAULT
+    resources = generated["Resources"]
+    for dt in types:
+        function = resources[dt.function_logical_id]
+        assert function["DependsOn"] == f"{_stem(dt)}LogGroup"
+        assert function["Properties"]["CodeUri"] == f"functions/{dt.name}/"
+        (event,) = function["Properties"]["Events"].values()
+        assert event["Properties"]["ScheduleExpression"] == {"Ref": dt.schedule_parameter}
+        assert json.loads(event["Properties"]["Input"]) == {"data_type": dt.name, "source": "schedule"}
+    statements = {
+        s["Sid"]: s for s in resources["ProductImagesFunction"]["Properties"]["Policies"][0]["Statement"]
+    }
+    assert statements["OwnSecrets"]["Resource"] == [{"Ref": "SeveraApiKeySecretArn"}]
+    assert statements["OwnExportPrefix"]["Resource"] == {
+        "Fn::Sub": "${ExportBucket.Arn}/exports/tenant=*/type=product_images/*"
+    }
+    statements = {
+        s["Sid"]: s for s in resources["PaymentsFunction"]["Properties"]["Policies"][0]["Statement"]
+    }
+    assert len(statements["OwnSecrets"]["Resource"]) == 2 and "OwnExportPrefix" not in statements
+    for query in QUERIES:
+        assert resources[query]["Properties"]["LogGroupNames"] == [
+            {"Ref": f"{_stem(dt)}LogGroup"} for dt in types
+        ]
+    invoke = resources["RetryStateMachine"]["Properties"]["Policies"][0]["Statement"][0]
+    assert invoke["Sid"] == "InvokeSyncFunctions"
+    assert [r["Fn::Sub"].rsplit("}-", 1)[1] for r in invoke["Resource"]] == [
+        dt.name.replace("_", "-") for dt in types
+    ]
+
+
+def test_generator_refuses_a_template_without_its_regions() -> None:
+    committed = TEMPLATE.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="regions missing: type-outputs"):
+        templategen.render(committed.replace("# generated: type-outputs", "# type-outputs"))
+    with pytest.raises(ValueError, match="unknown generated region 'types'"):
+        templategen.render(committed + "  # generated: types\n  # end generated: types\n")
 
 
 def _dashed(dt: DataType) -> str:
