@@ -317,6 +317,18 @@ def lock_holder(systems: Systems, data_type: str, now: datetime) -> str | None:
     return str(item["owner"]["S"])
 
 
+def paused_holder(systems: Systems, data_type: str, now: datetime, paused_request: str | None) -> str | None:
+    """The lock owner when it is the invocation paused at this step (``paused_request``), else None.
+
+    Only that invocation is known to keep its lock while the step runs: an owner in a parallel
+    thread (a concurrent invocation, its retry execution) may release it at any moment, so a later
+    invocation that takes the free lock is right to run."""
+    owner = lock_holder(systems, data_type, now)
+    if owner is None or paused_request is None or not owner.startswith(f"{paused_request}:"):
+        return None
+    return owner
+
+
 # --- the watermark rule, after every invocation -------------------------------------------------------
 def watermark_problems(systems: Systems, data_type: str) -> list[str]:
     """No watermark is past an undelivered record: every record whose change time is at or before

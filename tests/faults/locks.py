@@ -62,9 +62,9 @@ def play_lock_step(world: World, step: Step) -> None:
 def same_run_attempt(world: World, data_type: str) -> None:
     """The retry's attempt starts in another container while the first is at this step."""
     run_ids = world.stack.warm().fate.current.run_ids
-    holder = checks.lock_holder(world.systems, data_type, world.clock())
+    holder = checks.paused_holder(world.systems, data_type, world.clock(), world.stack.warm().request_id)
     if holder is None or not run_ids:
-        return  # before the lock was taken or after it was released: nothing to race
+        return  # the paused invocation does not hold the lock (not yet, no more): nothing to race
     event = {"data_type": data_type, "source": "retry", "attempt": 1, "run_id": run_ids[-1]}
     outcome = world.stack.invoke(data_type, event, Container(world.stack))
     answer = outcome.answer or {}

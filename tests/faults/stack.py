@@ -169,6 +169,9 @@ class Container:
     def __init__(self, stack: Stack, fate: FateRef | None = None):
         self.fate = fate = fate or FateRef()
         self.html_pages = 0
+        #: The request this container is running now (None between invocations): a step that
+        #: pauses the main invocation knows which lock owner cannot let go meanwhile.
+        self.request_id: str | None = None
         config = stack.config
         sleep = noop_sleep
         self.state = KillableState(
@@ -290,12 +293,15 @@ class Stack:
         context = LambdaContext(function_name(data_type), request_id, budget)
         fate = container.fate.current
         before, pages = len(fate.run_ids), container.html_pages
+        container.request_id = request_id
         try:
             answer = handle(data_type, event, context, lambda: container.runtime)
         except Killed as death:
             outcome = Outcome(data_type, event, None, str(death), _last(fate.run_ids, before))
         else:
             outcome = Outcome(data_type, event, answer, None, answer.get("run_id"))
+        finally:
+            container.request_id = None
         outcome.html_pages = container.html_pages - pages
         with self._lock:
             self.outcomes.append(outcome)

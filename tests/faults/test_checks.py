@@ -152,3 +152,22 @@ def test_log_checks_accept_a_quiet_run_only_when_its_record_errors_were_alerted_
     lines = [failed("r1", "i1"), end("r1"), failed("r2", "i1"), end("r2"), failed("r3", "i2"), end("r3")]
     problems = checks.log_problems(lines, alerts=["... r1 ..."])
     assert problems == ["run r3 parked 1 records but sent no alert"], problems
+
+
+def test_only_the_paused_invocation_counts_as_the_lock_holder(world: World) -> None:
+    """A lock owned by a parallel thread's invocation may be let go at any moment (seed 121): only the
+    invocation paused at the step is known to hold it while the step runs."""
+    world.systems.aws.dynamodb.put_item(
+        TableName=world.aws.table,
+        Item={
+            "pk": {"S": f"TENANT#{TENANT}"},
+            "sk": {"S": "LOCK#cases"},
+            "owner": {"S": "req-3:0123456789ab"},
+            "expires_at": {"N": str(int(world.clock().timestamp()) + 600)},
+        },
+    )
+    now = world.clock()
+    assert checks.paused_holder(world.systems, "cases", now, "req-3") == "req-3:0123456789ab"
+    assert checks.paused_holder(world.systems, "cases", now, "req-30") is None
+    assert checks.paused_holder(world.systems, "cases", now, None) is None
+    assert checks.paused_holder(world.systems, "cases", now + timedelta(seconds=601), "req-3") is None

@@ -275,7 +275,7 @@ class World:
         """A second invocation in its own container while one is in progress: in parallel, or whole
         while the first waits at the step that started it."""
         failures: list[BaseException] = []
-        holder = checks.lock_holder(self.systems, data_type, self.clock())
+        holder = checks.paused_holder(self.systems, data_type, self.clock(), self.stack.warm().request_id)
 
         def invoke() -> None:
             try:
