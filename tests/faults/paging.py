@@ -16,7 +16,8 @@ import random
 import threading
 from typing import TYPE_CHECKING, Any
 
-from severa_sync.severa.source import CUSTOMER_PAGE_SIZE, PAGE_OVERLAP
+from severa_sync.datatypes.accounts import CUSTOMER_PAGE_SIZE
+from severa_sync.severa.source import PAGE_OVERLAP
 
 from .locks import CAP_BYTES, CAPPED_TYPES
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from severa_sync.datatypes import options
 from severa_sync.engine import images
 from severa_sync.severa import client, source, streaming
 from severa_sync.targets import s3
@@ -112,7 +113,15 @@ def test_the_prospect_check_finds_prospects_that_reach_the_engine(
     visma: VismaSimulator, aws: Aws, capture: LogCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Both guards off: the read option that excludes them, and the reader's own skip.
-    monkeypatch.setattr(source, "OPTIONS_ACCOUNTS", source.OPTIONS_INCLUDE_INACTIVE)
+    bound = source.SeveraSource._params
+
+    def without_exclude_not_numbered(self: source.SeveraSource, call: Any, **values: Any) -> Any:
+        params = bound(self, call, **values)
+        if params.get("options") == options.ACCOUNTS:
+            params["options"] = options.INCLUDE_INACTIVE
+        return params
+
+    monkeypatch.setattr(source.SeveraSource, "_params", without_exclude_not_numbered)
     monkeypatch.setattr(source, "skip_prospects", lambda records: records)
     report = played(names_schedule(), visma, aws, capture)
     assert found(report, "prospect"), report.problems
@@ -228,18 +237,17 @@ def test_customers_deleted_at_page_boundaries_skip_no_other(
 def test_the_paging_check_finds_a_customer_skipped_by_plain_paging(
     visma: VismaSimulator, aws: Aws, capture: LogCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def plain_pages(self: source.SeveraSource, window: Any) -> Any:
-        op = source.schema.operation("ICustomer/GetAllCustomers")
+    def plain_pages(self: source.SeveraSource, data_type: Any, call: Any, window: Any) -> Any:
         start = 0
         while True:
-            params = {"options": source.OPTIONS_ACCOUNTS, "startFromIndex": start, "count": 100}
-            rows = list(self._stream(op.qualified, params, past_size_cap=True))
-            yield from (self._source_record(op, record, content_hash) for record, content_hash in rows)
+            params = {"options": options.ACCOUNTS, "startFromIndex": start, "count": 100}
+            rows = list(self._records(data_type, call, params, past_size_cap=True))
+            yield from rows
             if len(rows) < 100:
                 return
             start += len(rows)
 
-    monkeypatch.setattr(source.SeveraSource, "_all_customers", plain_pages)
+    monkeypatch.setattr(source.SeveraSource, "_pages", plain_pages)
     report = played(paging_schedule("boundary", 1), visma, aws, capture)
     assert found(report, "was skipped by the paged read"), report.problems
 

@@ -84,7 +84,6 @@ def test_committed_template_is_the_generated_one() -> None:
 def test_every_type_has_its_resources_and_nothing_else_is_per_type(template: dict[str, Any]) -> None:
     assert _per_type_names(template) == _expected_names(DATA_TYPES)
     assert set(template["Resources"]) >= SHARED_RESOURCES
-    assert set(templategen.NOTHING_DELIVERED_DAYS) <= {dt.name for dt in DATA_TYPES}
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,7 @@ class _Declared:
     default_schedule: str
     function_logical_id: str
     schedule_parameter: str
+    nothing_delivered_days: int = 7
 
 
 def test_the_generator_follows_the_declarations() -> None:
@@ -109,6 +109,7 @@ def test_the_generator_follows_the_declarations() -> None:
         "cron(5 1 ? * MON-FRI *)",
         "ProductImagesFunction",
         "ProductImagesSchedule",
+        nothing_delivered_days=3,
     )
     types = [*DATA_TYPES[1:], payments, images]
     text = templategen.render(TEMPLATE.read_text(encoding="utf-8"), types)
@@ -119,7 +120,8 @@ def test_the_generator_follows_the_declarations() -> None:
     params = generated["Parameters"]
     assert params["PaymentsSchedule"]["Default"] == "rate(6 hours)"
     assert params["ProductImagesSchedule"]["Default"] == "cron(5 1 ? * MON-FRI *)"
-    assert params["ProductImagesNothingDeliveredDays"]["Default"] == templategen.NOTHING_DELIVERED_DEFAULT
+    assert params["PaymentsNothingDeliveredDays"]["Default"] == 7
+    assert params["ProductImagesNothingDeliveredDays"]["Default"] == 3, "the declaration's default"
     resources = generated["Resources"]
     for dt in types:
         function = resources[dt.function_logical_id]

@@ -13,10 +13,11 @@ import pytest
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig
+from severa_sync.datatypes.accounts import CUSTOMER_PAGE_SIZE
 from severa_sync.engine.ports import Window
 from severa_sync.secrets import Secret
 from severa_sync.severa.client import SeveraClient
-from severa_sync.severa.source import CUSTOMER_PAGE_SIZE, PAGE_OVERLAP, SeveraSource
+from severa_sync.severa.source import PAGE_OVERLAP, SeveraSource
 
 simulators = pytest.importorskip("severa_sync_tools.simulators.severa")
 

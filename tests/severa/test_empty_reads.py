@@ -14,12 +14,13 @@ import pytest
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig
+from severa_sync.datatypes.accounts import CUSTOMER_PAGE_SIZE
 from severa_sync.engine.ports import Window
 from severa_sync.errors import SeveraNotFound
 from severa_sync.secrets import Secret
 from severa_sync.severa import schema
 from severa_sync.severa.client import SeveraClient
-from severa_sync.severa.source import CUSTOMER_PAGE_SIZE, PAGE_OVERLAP, SeveraSource
+from severa_sync.severa.source import PAGE_OVERLAP, SeveraSource
 from tests.severa import envelopes as env
 from tests.severa.conftest import Canned, CannedServer
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from severa_sync.config import TenantConfig, load_file, load_from_environment, parse_config
+from severa_sync.config import TenantConfig, load_file, parse_config
+from severa_sync.config_store import load_from_environment
 from severa_sync.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

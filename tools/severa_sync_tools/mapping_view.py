@@ -31,7 +31,7 @@ def severa_number(mapping: Mapping) -> str:
 def target_key(mapping: Mapping, data_type: str, tenant: str, export_prefix: str) -> str:
     """Where the record is in the target. An S3 mapping keeps the partition (the target reads it
     back to find a moved line's old file); the object key comes from the target's own function."""
-    if data_type in s3.PARTITIONING:
+    if registry.get(data_type).target is registry.TargetKind.S3:
         return s3.object_key(export_prefix, tenant, data_type, mapping.target_key)
     return mapping.target_key
 

@@ -29,10 +29,6 @@ from severa_sync.registry import TargetKind
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 
-#: ``<Type>NothingDeliveredDays`` defaults other than 7, as the hand-written template had them
-#: (docs/deploy.md). A stack setting, not part of a declaration; keys must be registry names (tested).
-NOTHING_DELIVERED_DAYS: dict[str, int] = {"hour_entries": 4}
-NOTHING_DELIVERED_DEFAULT = 7
 
 #: Refuses sub-hourly schedules at deploy time (tests/infra/test_schedules.py).
 _SCHEDULE_PATTERN = r"""'^(rate\((1 hour|[1-9][0-9]* hours|1 day|[1-9][0-9]* days)\)|cron\([0-5]?[0-9]( [^ ()"\\\x00-\x1F]+){5}\))$'"""
@@ -51,6 +47,8 @@ class DataType(Protocol):
     def function_logical_id(self) -> str: ...
     @property
     def schedule_parameter(self) -> str: ...
+    @property
+    def nothing_delivered_days(self) -> int: ...
 
 
 _REGION = re.compile(
@@ -79,7 +77,7 @@ def _plain(value: str) -> str:
 
 
 def nothing_delivered_days(dt: DataType) -> int:
-    return NOTHING_DELIVERED_DAYS.get(dt.name, NOTHING_DELIVERED_DEFAULT)
+    return dt.nothing_delivered_days
 
 
 def _parameters(dt: DataType) -> str:

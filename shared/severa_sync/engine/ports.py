@@ -283,6 +283,10 @@ class StateStore(Protocol):
 
     def put_mapping(self, tenant: str, data_type: str, key: str, mapping: Mapping) -> None: ...
 
+    def put_mappings(self, tenant: str, data_type: str, items: dict[str, Mapping]) -> None:
+        """Several at once (batched where the store can); the S3 target settles whole files so."""
+        ...
+
     # operator: before re-sending to a target restored from a backup ------------------------------
     def mappings_delivered_since(self, tenant: str, data_type: str, since: datetime) -> list[str]: ...
 

@@ -145,7 +145,7 @@ class Run:
         self.split = False
         #: Collected during a SINCE read for the next run's overlap filter (None otherwise).
         self.recent: wm.RecentChanges | None = None
-        self.label = "Invoice number" if dt.name == "invoices" else dt.noun
+        self.label = dt.log_label
         self.noun_plural = plural(dt.noun)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -341,16 +341,19 @@ class Run:
             self.parked_keys.discard(record.key)
 
     def check_unchanged(self, record: SourceRecord) -> None:
-        """Invoices only: re-read before marking transferred, so an edit made in Severa while the
-        invoice was on its way is never covered by the new status (one extra call per invoice)."""
-        if self.dt.name != "invoices" or self.dt.by_key_operation is None:
+        """Records that wait in a status (invoices), as declared: re-read before marking transferred,
+        so an edit made in Severa while the record was on its way is never covered by the new status
+        (one extra call per record)."""
+        queue = self.dt.status_queue
+        if queue is None or not queue.reread_before_marking or self.dt.by_key is None:
             return
+        noun = self.dt.noun.lower()
         lookup = self.source.look_up_parked(self.dt, unconfirmed(record, self.signpost))
         if lookup.found in (Found.NOT_FOUND, Found.CONFLICT):
             # No evidence either way (Severa answers NotFound during GUID incidents): not marked
             # now, parked, and confirmed by the next run's re-read (engine/parked.py).
             raise InvoiceNotConfirmed(
-                f"invoice {record.display_key} could not be read again from Severa to confirm it is "
+                f"{noun} {record.display_key} could not be read again from Severa to confirm it is "
                 f"unchanged ({lookup.evidence}); Visma.net has it, and it is marked transferred once "
                 "Severa answers for it again",
                 call=self.source.last_call(),
@@ -360,15 +363,15 @@ class Run:
             # Its status changed by hand (e.g. back to draft to edit it): the Severa invoice is no
             # longer the one written to Visma.net, so it is not marked.
             raise ChangedDuringTransfer(
-                f"invoice {record.display_key} left the status "
+                f"{noun} {record.display_key} left the status "
                 f'"{self.config.invoices.source_status}" in Severa (or was deleted) while it was being '
                 "transferred; Visma.net has the version read at the start of this run, and the Severa "
-                "invoice is not marked transferred. Review both",
+                f"{noun} is not marked transferred. Review both",
                 call=self.source.last_call(),
             )
         if current.content_hash != record.content_hash:
             raise ChangedDuringTransfer(
-                f"invoice {record.display_key} changed in Severa while it was being transferred; Visma.net "
+                f"{noun} {record.display_key} changed in Severa while it was being transferred; Visma.net "
                 "has the version read at the start of this run. It stays in the retry set for review",
                 call=self.source.last_call(),
             )
@@ -494,10 +497,10 @@ class Run:
                 f"Using the window size that worked last time: {readable_duration(size)}",
                 action="window_remembered",
             )
-        if self.dt.name == "invoices":
+        if self.dt.status_queue is not None:
             # After the queue read (engine/invoice_queue.py): the incremental read by change date.
             self.log.info(
-                f'Checking "{self.config.invoices.source_status}" invoices changed from '
+                f'Checking "{self.config.invoices.source_status}" {self.noun_plural} changed from '
                 f"{format_watermark(cursor)} to {format_watermark(end)}",
                 action="read_started",
                 since=format_watermark(cursor),

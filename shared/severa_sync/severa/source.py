@@ -1,21 +1,22 @@
 """SeveraSource: ``engine.ports.Source`` over SeveraClient, for every data type of the registry.
 
-Which Severa operation serves which data type is the registry's (``read_operation``,
-``fallback_operation``, ``by_key_operation``); the parameters each operation needs come from the
-tenant configuration and the read window here. Every record becomes a ``SourceRecord`` keyed by
-its GUID, with its change time where the entity has one and a human key for logs.
+Which Severa calls serve a data type, and where each parameter comes from, is the type's
+declaration (``severa_sync.datatypes``); the values are bound here from the tenant configuration,
+the read window or the record. Every record becomes a ``SourceRecord`` keyed by its GUID, with its
+change time where the declaration names one and its declared human key for logs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from severa_sync.config import TenantConfig
+from severa_sync.datatypes.model import Bind, DataType, SeveraCall
 from severa_sync.engine.ports import Found, Lookup, RetryItem, SourceRecord, Versions, Window
 from severa_sync.errors import (
     CallInfo,
@@ -24,40 +25,21 @@ from severa_sync.errors import (
     SeveraPagesShifting,
     SeveraRecordUndecodable,
 )
-from severa_sync.registry import DataType
-from severa_sync.severa import schema
 from severa_sync.severa.client import SeveraClient
 from severa_sync.severa.decoding import UndecodableRecord
 from severa_sync.severa.invoice_statuses import require_invoice_statuses
 from severa_sync.severa.models import Customer, SeveraRecord
 
 log = logging.getLogger(__name__)
-#: ``GetAllCustomers`` answers at most this many rows per call (reference §6).
-CUSTOMER_PAGE_SIZE = 100
 #: Rows each page repeats of the one before: a deletion before the boundary stays covered.
 PAGE_OVERLAP = 10
-#: GUIDs remembered to drop the repeats (three pages: enough for a re-read one page back).
-RECENT_PAGE_KEYS = 3 * CUSTOMER_PAGE_SIZE
 #: Re-reads of one paged read before it is left to a later run (rows still vanishing meanwhile).
 MAX_PAGE_RECHECKS = 20
-#: Options 0: records inserted or updated, active only (Severa's default for *ChangedSince).
-OPTIONS_NONE = 0
-#: AccountGetOptions/CaseGetOptions IncludeInactive (2): a customer or case deactivated in Severa
-#: must reach Visma.net as inactive, so "changed" must include inactive records.
-OPTIONS_INCLUDE_INACTIVE = 2
-#: AccountGetOptions ExcludeNotNumbered (4, reference §6): an account without a number is a prospect,
-#: never a customer to transfer (Visma.net customers are keyed by it), so Severa leaves it out.
-OPTIONS_EXCLUDE_NOT_NUMBERED = 4
-OPTIONS_ACCOUNTS = OPTIONS_INCLUDE_INACTIVE | OPTIONS_EXCLUDE_NOT_NUMBERED
-ABSENCES_CATEGORY = "Absences"
-#: An invoice's second key, for parked invoices Severa no longer finds by GUID.
-INVOICE_BY_NUMBER = "IInvoice/GetInvoiceByNumber"
 
 
-def _changed_at(record: SeveraRecord) -> datetime | None:
-    # Customer spells it UpdatedTS/InsertTS, Case UpdatedTs/InsertTs; the others carry none.
+def _changed_at(data_type: DataType, record: SeveraRecord) -> datetime | None:
     values = record.__dict__
-    for name in ("UpdatedTS", "UpdatedTs", "InsertTS", "InsertTs"):
+    for name in data_type.change_time_members:
         value = values.get(name)
         if value is not None:
             return value
@@ -85,61 +67,6 @@ def skip_prospects(records: Iterator[SourceRecord]) -> Iterator[SourceRecord]:
         )
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _display_customer(record: SeveraRecord) -> str | None:
-    name, number = _text(getattr(record, "Name", None)), _text(getattr(record, "Number", None))
-    if name and number:
-        return f"{name} ({number})"
-    return name or number
-
-
-def _display_by(attribute: str) -> Callable[[SeveraRecord], str | None]:
-    return lambda record: _text(getattr(record, attribute, None))
-
-
-def _with_guid(parts: list[str | None], record: SeveraRecord) -> str | None:
-    shown = ", ".join(part for part in parts if part)
-    guid = _text(getattr(record, "GUID", None))
-    return f"{shown} ({guid})" if shown and guid else shown or guid
-
-
-def _display_hour_entry(record: SeveraRecord) -> str | None:
-    """What payroll recognises: the day, the hours, whose and on which case (the GUID to look up)."""
-    day, hours = getattr(record, "EventDate", None), getattr(record, "Quantity", None)
-    user, case = _text(getattr(record, "UserGUID", None)), _text(getattr(record, "CaseGUID", None))
-    return _with_guid(
-        [
-            day.date().isoformat() if day else None,
-            f"{hours.normalize():f} h" if hours is not None else None,
-            f"user {user}" if user else None,
-            f"case {case}" if case else None,
-        ],
-        record,
-    )
-
-
-def _display_absence(record: SeveraRecord) -> str | None:
-    """The span and whose; never the name or notes (an absence's text may be personal)."""
-    start, end = getattr(record, "StartDateTime", None), getattr(record, "EndDateTime", None)
-    user = _text(getattr(record, "OwnerUserGUID", None))
-    span = " to ".join(f"{t:%Y-%m-%d %H:%M}" for t in (start, end) if t is not None)
-    return _with_guid([span or None, f"user {user}" if user else None], record)
-
-
-#: Human key for logs per entity ("Invoice number 10501", "Case 512", "Account Acme Oy (10023)",
-#: "Hour entry 2026-11-20, 7.5 h, user <guid>, case <guid> (<guid>)").
-DISPLAY_KEYS: dict[str, Callable[[SeveraRecord], str | None]] = {
-    "Customer": _display_customer,
-    "Case": _display_by("CaseNumber"),
-    "Invoice": _display_by("Number"),
-    "HourEntry": _display_hour_entry,
-    "Activity": _display_absence,
-}
-
-
 class SeveraSource:
     """The source port over one tenant's Severa."""
 
@@ -163,93 +90,70 @@ class SeveraSource:
         )
 
     def read(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
-        operation = data_type.read_operation
-        params = self._read_params(operation, window)
-        return skip_prospects(self._records(operation, params, past_size_cap=window.past_size_cap))
+        params = self._params(data_type.read, window=window)
+        return skip_prospects(self._records(data_type, data_type.read, params, window.past_size_cap))
 
     def read_fallback(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
-        operation = data_type.fallback_operation
-        if operation is None:
+        call = data_type.fallback
+        if call is None:
             raise SeveraError(f"data type {data_type.name} has no fallback read")
-        if operation == "ICustomer/GetAllCustomers":
-            return skip_prospects(self._all_customers(window))
-        params = self._read_params(operation, window)
-        return skip_prospects(self._records(operation, params, past_size_cap=window.past_size_cap))
+        if call.page_size is not None:
+            return skip_prospects(self._pages(data_type, call, window))
+        params = self._params(call, window=window)
+        return skip_prospects(self._records(data_type, call, params, window.past_size_cap))
 
     def read_by_key(self, data_type: DataType, key: str) -> SourceRecord | None:
-        operation = data_type.by_key_operation
-        if operation is None:
+        call = data_type.by_key
+        if call is None:
             raise SeveraError(f"data type {data_type.name} has no read by key")
-        op = schema.operation(operation)
-        try:
-            found = self.client.get(operation, **{op.params[0].name: key})
-        except SeveraNotFound:
+        record = self._one(data_type, call, self._params(call, key=key))
+        if record is None:
             return None
-        if found is None:
-            return None
-        record = self._source_record(op, *found)
-        if data_type.name == "invoices" and getattr(record.payload, "InvoiceStatus", None) != (
-            self.config.invoices.source_status
-        ):
+        queue = data_type.status_queue
+        if queue is not None and getattr(record.payload, queue.member, None) != self._source_status:
             return None  # moved on (transferred or reset by hand): no longer ours to transfer
         return record
 
     def check_ready(self, data_type: DataType) -> None:
-        if data_type.name == "invoices":
+        if data_type.status_queue is not None:
             require_invoice_statuses(self.client, self.config)
 
     def read_waiting(
         self, data_type: DataType, limit: int, *, past_size_cap: bool = False
     ) -> Iterator[SourceRecord]:
-        """Invoices in the source status, at most ``limit`` (``maxInvoices``), whatever their dates."""
-        operation = data_type.queue_operation
-        if operation is None:
+        """Records in the source status, at most ``limit`` (``maxInvoices``), whatever their dates."""
+        call = data_type.queue
+        if call is None:
             return iter(())
-        params = {
-            "businessUnitGUID": self.config.severa.business_unit_guid,
-            "status": self.config.invoices.source_status,
-            "options": OPTIONS_NONE,
-            "maxInvoices": limit,
-        }
-        return self._records(operation, params, past_size_cap=past_size_cap)
+        return self._records(data_type, call, self._params(call, limit=limit), past_size_cap)
 
     def look_up_parked(self, data_type: DataType, item: RetryItem) -> Lookup:
-        operation = data_type.by_key_operation
-        if operation is None:
+        call = data_type.by_key
+        if call is None:
             raise SeveraError(f"data type {data_type.name} has no read by key")
-        op = schema.operation(operation)
-        try:
-            found = self.client.get(operation, **{op.params[0].name: item.key})
-        except SeveraNotFound:
-            found = None
-        if found is not None:
-            return self._judged(data_type, self._source_record(op, *found), "by GUID")
-        if data_type.name == "invoices":
-            return self._invoice_by_number(data_type, item)
+        record = self._one(data_type, call, self._params(call, key=item.key))
+        if record is not None:
+            return self._judged(data_type, record, "by GUID")
+        if data_type.by_number is not None:
+            return self._by_number(data_type, data_type.by_number, item)
         return Lookup(Found.NOT_FOUND, evidence="not found by GUID")
 
-    def _invoice_by_number(self, data_type: DataType, item: RetryItem) -> Lookup:
-        """The second key of an invoice: its number (unique per numbering unit), which a GUID
-        incident does not touch. Another GUID under the same number is the incident itself."""
+    def _by_number(self, data_type: DataType, call: SeveraCall, item: RetryItem) -> Lookup:
+        """The second key: the record's number (an invoice's is unique per numbering unit), which a
+        GUID incident does not touch. Another GUID under the same number is the incident itself."""
         if not item.display_key.isdigit():
-            return Lookup(Found.NOT_FOUND, evidence="not found by GUID; no invoice number to read it by")
-        op = schema.operation(INVOICE_BY_NUMBER)
-        try:
-            found = self.client.get(
-                INVOICE_BY_NUMBER,
-                invoiceNumber=int(item.display_key),
-                businessUnitGUID=self.config.severa.business_unit_guid,
+            return Lookup(
+                Found.NOT_FOUND,
+                evidence=f"not found by GUID; no {data_type.noun.lower()} number to read it by",
             )
-        except SeveraNotFound:
-            found = None
-        if found is None:
+        record = self._one(data_type, call, self._params(call, number=int(item.display_key)))
+        if record is None:
             return Lookup(Found.NOT_FOUND, evidence=f"not found by GUID nor by number {item.display_key}")
-        record = self._source_record(op, *found)
         if record.key.lower() != item.key.lower():
             return Lookup(
                 Found.CONFLICT,
                 record,
-                evidence=f"not found by GUID; number {item.display_key} is an invoice with GUID {record.key}",
+                evidence=f"not found by GUID; number {item.display_key} is {data_type.noun.lower()} GUID {record.key}",
             )
         return self._judged(data_type, record, f"by number {item.display_key}")
 
@@ -258,59 +162,73 @@ class SeveraSource:
             return Lookup(
                 Found.SETTLED, record, evidence=f"read {how}: an account without a number (a prospect)"
             )
-        if data_type.name != "invoices":
+        queue = data_type.status_queue
+        if queue is None:
             return Lookup(Found.PENDING, record, evidence=f"read {how}")
-        status = getattr(record.payload, "InvoiceStatus", None)
-        if status == self.config.invoices.source_status:
+        status = getattr(record.payload, queue.member, None)
+        if status == self._source_status:
             return Lookup(Found.PENDING, record, evidence=f'read {how}: status "{status}"')
         return Lookup(Found.SETTLED, record, evidence=f'read {how}: status "{status}"')
 
     def acknowledge(self, data_type: DataType, record: SourceRecord) -> str | None:
-        # Only invoices are marked in Severa; the other types leave no trace there.
-        if data_type.name != "invoices":
+        # Only records that wait in a status are marked in Severa; the others leave no trace there.
+        queue = data_type.status_queue
+        if queue is None:
             return None
-        status = self.config.invoices.transferred_status
-        self.client.set_invoice_status(record.key, status)
-        return status
+        self.client.call(queue.mark.operation, **self._params(queue.mark, key=record.key))
+        return self.config.invoices.transferred_status
 
     # -- reads ------------------------------------------------------------------------------
-    def _read_params(self, operation: str, window: Window) -> dict[str, Any]:
-        bu = self.config.severa.business_unit_guid
-        if operation == "ICustomer/GetCustomersChangedSince":
-            return {"startDateTime": window.start, "options": OPTIONS_ACCOUNTS}
-        if operation == "ICase/GetCasesChangedSince":
-            return {
-                "businessUnitGUID": bu,
-                "startDateTime": window.start,
-                "options": OPTIONS_INCLUDE_INACTIVE,
-            }
-        if operation == "IInvoice/GetInvoicesByDateAndStatus":
-            return {
-                "businessUnitGUID": bu,
-                "startDate": window.start,
-                "endDate": window.end,
-                "status": self.config.invoices.source_status,
-                "options": OPTIONS_NONE,
-            }
-        if operation == "IHourEntry/GetHourEntriesChangedSince":
-            return {"startDate": window.start}
-        if operation == "IHourEntry/GetHourEntriesByDate":
-            return {"businessUnitGUID": bu, "startdate": window.start, "enddate": window.end}
-        if operation == "IActivity/GetActivitiesByDate":
-            return {
-                "startDate": window.start,
-                "endDate": window.end,
-                "activityCategory": ABSENCES_CATEGORY,
-                "businessUnitGuid": bu,
-            }
-        raise SeveraError(f"no read parameters known for {operation}")
+    @property
+    def _source_status(self) -> str:
+        return self.config.invoices.source_status
+
+    def _params(
+        self,
+        call: SeveraCall,
+        *,
+        window: Window | None = None,
+        key: str | None = None,
+        number: int | None = None,
+        limit: int | None = None,
+        page: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """The call's parameters, each bound as its declaration says (``datatypes.model.Bind``)."""
+        bound: dict[Bind, Any] = {
+            Bind.BUSINESS_UNIT: self.config.severa.business_unit_guid,
+            Bind.SOURCE_STATUS: self.config.invoices.source_status,
+            Bind.TRANSFERRED_STATUS: self.config.invoices.transferred_status,
+            Bind.KEY: key,
+            Bind.NUMBER: number,
+            Bind.LIMIT: limit,
+        }
+        if window is not None:
+            bound[Bind.WINDOW_START], bound[Bind.WINDOW_END] = window.start, window.end
+        if page is not None:
+            bound[Bind.PAGE_START], bound[Bind.PAGE_SIZE] = page
+        params: dict[str, Any] = {}
+        for name, value in call.params:
+            if not isinstance(value, Bind):
+                params[name] = value
+            elif value in bound and (bound[value] is not None or value is Bind.WINDOW_END):
+                params[name] = bound[value]
+            else:
+                raise SeveraError(f"{call.operation}: no value for {name} ({value.value})")
+        return params
+
+    def _one(self, data_type: DataType, call: SeveraCall, params: dict[str, Any]) -> SourceRecord | None:
+        """A read of one record; None when Severa does not find it."""
+        try:
+            found = self.client.get(call.operation, **params)
+        except SeveraNotFound:
+            return None
+        return None if found is None else self._source_record(data_type, *found)
 
     def _records(
-        self, operation: str, params: dict[str, Any], *, past_size_cap: bool = False
+        self, data_type: DataType, call: SeveraCall, params: dict[str, Any], past_size_cap: bool = False
     ) -> Iterator[SourceRecord]:
-        op = schema.operation(operation)
-        for record, content_hash in self._stream(operation, params, past_size_cap=past_size_cap):
-            yield self._source_record(op, record, content_hash)
+        for record, content_hash in self._stream(call.operation, params, past_size_cap=past_size_cap):
+            yield self._source_record(data_type, record, content_hash)
 
     def _stream(
         self, operation: str, params: dict[str, Any], *, past_size_cap: bool = False
@@ -338,37 +256,36 @@ class SeveraSource:
                 },
             )
 
-    def _all_customers(self, window: Window) -> Iterator[SourceRecord]:
-        """Every customer, page by page (100 a call) until a short page; only those changed inside the
-        window are returned, as ``GetCustomersChangedSince`` would have (the window includes the
-        overlap).
+    def _pages(self, data_type: DataType, call: SeveraCall, window: Window) -> Iterator[SourceRecord]:
+        """Every record, page by page (``call.page_size`` a call) until a short page; only those
+        changed inside the window are returned, as the changed-since read would have (the window
+        includes the overlap). ``GetAllCustomers`` is the paged read today.
 
-        Paging by index cannot see deletions: a customer deleted before the boundary shifts every
+        Paging by index cannot see deletions: a record deleted before the boundary shifts every
         later row down, and a plain next page would skip one. So pages overlap by ``PAGE_OVERLAP``
         rows and each must begin with a row already read (repeats are dropped by GUID); one that does
         not (more rows vanished than the overlap covers, or an empty page after a full one) is read
-        again from a page further back. A page is at most 100 rows: read past the size limit.
+        again from a page further back. A page is small: read past the size limit.
         """
-        op = schema.operation("ICustomer/GetAllCustomers")
-        recent: dict[str, None] = {}  # GUIDs of the last few pages, oldest first
+        size = call.page_size or 0
+        recent: dict[str, None] = {}  # GUIDs of the last three pages, oldest first
         start, rechecks = 0, 0
         while True:
-            params = {"options": OPTIONS_ACCOUNTS, "startFromIndex": start, "count": CUSTOMER_PAGE_SIZE}
-            rows = [
-                self._source_record(op, record, content_hash)
-                for record, content_hash in self._stream(op.qualified, params, past_size_cap=True)
-            ]
+            params = self._params(call, page=(start, size))
+            rows = list(self._records(data_type, call, params, past_size_cap=True))
             if start > 0 and (not rows or rows[0].key not in recent):
                 rechecks += 1
                 if rechecks > MAX_PAGE_RECHECKS:
                     raise SeveraPagesShifting(
-                        f"GetAllCustomers pages kept shifting while paging ({rechecks - 1} re-reads from "
-                        f"index {start}): customers are being deleted or moved; the run is tried again later",
+                        f"{call.operation} pages kept shifting while paging ({rechecks - 1} re-reads from "
+                        f"index {start}): {plural(data_type)} are being deleted or moved; the run is tried "
+                        "again later",
                         call=self.client.last_call,
                     )
-                start = max(0, start - (CUSTOMER_PAGE_SIZE - PAGE_OVERLAP))
+                start = max(0, start - (size - PAGE_OVERLAP))
                 log.info(
-                    "customer rows shifted while paging (deleted or moved): reading again from an earlier page",
+                    f"{data_type.noun.lower()} rows shifted while paging (deleted or moved): reading again "
+                    "from an earlier page",
                     extra={"start_from_index": start},
                 )
                 continue
@@ -376,33 +293,36 @@ class SeveraSource:
                 if item.key in recent:
                     continue
                 recent[item.key] = None
-                if len(recent) > RECENT_PAGE_KEYS:
+                if len(recent) > 3 * size:
                     del recent[next(iter(recent))]
                 changed = item.changed_at
                 if changed is None or (
                     changed >= window.start and (window.end is None or changed < window.end)
                 ):
                     yield item
-            if len(rows) < CUSTOMER_PAGE_SIZE:
+            if len(rows) < size:
                 return
             start += len(rows) - PAGE_OVERLAP
 
-    def _source_record(self, op: schema.Operation, record: SeveraRecord, content_hash: str) -> SourceRecord:
-        entity = op.returns.removesuffix("[]")
+    def _source_record(self, data_type: DataType, record: SeveraRecord, content_hash: str) -> SourceRecord:
         key = record.__dict__.get("GUID") or ""
         if isinstance(record, UndecodableRecord):
             # Parked alone by the engine; the rest of the answer is delivered.
             error = SeveraRecordUndecodable(
                 record.message,
                 call=self.client.last_call,  # the list read it came in
-                detail={"entity": entity, "member": record.problem},
+                detail={"entity": data_type.entity, "member": record.problem},
             )
             return SourceRecord(key, None, record.display or key, "", record, error=error)
-        display = DISPLAY_KEYS.get(entity, _display_by("GUID"))(record) or key
         return SourceRecord(
             key=key,
-            changed_at=_changed_at(record),
-            display_key=display,
+            changed_at=_changed_at(data_type, record),
+            display_key=data_type.display_key(record) or key,
             content_hash=content_hash,
             payload=record,
         )
+
+
+def plural(data_type: DataType) -> str:
+    noun = data_type.noun.lower()
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"

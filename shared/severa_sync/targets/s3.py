@@ -38,8 +38,10 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from severa_sync import registry
 from severa_sync.awscalls import configuration_problem
 from severa_sync.config import TenantConfig
+from severa_sync.datatypes.model import Partition, S3Export
 from severa_sync.engine.days import covered_days, day_of
 from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
 from severa_sync.errors import (
@@ -61,8 +63,6 @@ DEFAULT_FLUSH_THRESHOLD = 10_000  # buffered lines (~1 KB each) before an early 
 CONFLICT_ATTEMPTS = 3
 KEY_FIELD = "GUID"
 PENDING = "pending_from"
-#: data type -> (partition name in the key, record field the partition comes from)
-PARTITIONING = {"hour_entries": ("date", "EventDate"), "absences": ("week", "StartDateTime")}
 #: Raw in a JSON string they are valid JSON, but other JSON Lines readers split lines on them.
 LINE_BREAKERS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 
@@ -85,10 +85,20 @@ class _Found:
     hashes: dict[str, str]
 
 
+def export_of(data_type: str) -> S3Export:
+    """How the type's files are cut, as its declaration says; a ``ConfigError`` for a type that
+    is not exported to S3."""
+    export = registry.get(data_type).export
+    if not isinstance(export, S3Export):
+        exported = [dt.name for dt in registry.DATA_TYPES if isinstance(dt.export, S3Export)]
+        raise ConfigError(f"the S3 export target does not take {data_type}; it exports {', '.join(exported)}")
+    return export
+
+
 def object_key(prefix: str, tenant: str, data_type: str, partition: str) -> str:
     """The object holding ``partition``'s lines (a mapping's ``target_key``). One function for the
     target that writes it and ``severa-sync state mappings`` that shows it: they cannot disagree."""
-    part_name, _ = PARTITIONING[data_type]
+    part_name = export_of(data_type).partition.value
     path = f"tenant={tenant}/type={data_type}/{part_name}={partition}/{data_type}.jsonl"
     prefix = prefix.strip("/")
     return f"{prefix}/{path}" if prefix else path
@@ -203,20 +213,18 @@ class S3ExportTarget:
             self._window_covers.pop(name, None)
 
     def _covered(self, name: str, window: Window) -> set[str]:
-        if name == "absences":
+        if export_of(name).partition is Partition.WEEK:
             return set(covered_weeks(window, self._zone))
         return {day.isoformat() for day in covered_days(window)}
 
     # --- partitions ---------------------------------------------------------------------------
     def _check(self, data_type: DataType) -> str:
-        if data_type.name not in PARTITIONING:
-            raise ConfigError(
-                f"the S3 export target does not take {data_type.name}; it exports {', '.join(PARTITIONING)}"
-            )
+        export_of(data_type.name)
         return data_type.name
 
     def _partition(self, data_type: str, record: SourceRecord, line: dict[str, Any]) -> str:
-        _, field = PARTITIONING[data_type]
+        export = export_of(data_type)
+        field = export.date_member
         value = line.get(field)
         try:
             when = parse_watermark(value) if isinstance(value, str) else None
@@ -228,7 +236,7 @@ class S3ExportTarget:
                 call=self._last_call,
                 detail={"key": record.key, "field": field},
             )
-        if data_type == "absences":
+        if export.partition is Partition.WEEK:
             return week_label(when.astimezone(self._zone).date())
         return day_of(when, self._zone).isoformat()
 
@@ -273,12 +281,7 @@ class S3ExportTarget:
     def _put_mappings(self, data_type: str, items: dict[str, Mapping]) -> None:
         if not items:
             return
-        put_many = getattr(self._mappings, "put_mappings", None)
-        if put_many is not None:
-            put_many(self._tenant, data_type, items)
-            return
-        for guid, mapping in items.items():
-            self._mappings.put_mapping(self._tenant, data_type, guid, mapping)
+        self._mappings.put_mappings(self._tenant, data_type, items)
 
     def _rewrite(
         self,
@@ -341,7 +344,7 @@ class S3ExportTarget:
         """Which of ``partitions`` have a file (one listing from the first to the last of them)."""
         if not partitions:
             return set()
-        part_name, _ = PARTITIONING[data_type]
+        part_name = export_of(data_type).partition.value
         first, last = self.object_key(data_type, min(partitions)), self.object_key(data_type, max(partitions))
         folder = first[: first.index(f"{part_name}=")]
         found: set[str] = set()

@@ -10,14 +10,12 @@ built from our base URL and the id, never from the ``stateLocation`` host.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from severa_sync.errors import CallInfo, OutcomeUnknown
+from severa_sync.targets.visma.exchange import Exchange
 from severa_sync.targets.visma.wire import Unsettled, error_message, json_or_none
-
-if TYPE_CHECKING:
-    from severa_sync.targets.visma.client import VismaClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +30,7 @@ class BackgroundOutcome:
     call: CallInfo | None = None
 
 
-def await_background(client: VismaClient, job_id: str) -> BackgroundOutcome:
+def await_background(client: Exchange, job_id: str) -> BackgroundOutcome:
     """Poll the job until it ends or the caller's time runs out."""
     poll = client.settings.background_poll_seconds
     while True:
@@ -52,7 +50,7 @@ def await_background(client: VismaClient, job_id: str) -> BackgroundOutcome:
         return _with_error_body(client, outcome)
 
 
-def job_state(client: VismaClient, job_id: str) -> BackgroundOutcome | None:
+def job_state(client: Exchange, job_id: str) -> BackgroundOutcome | None:
     """One look at the job (one GET): None while it runs, else how it ended. A job that ended with a
     non-2xx status comes back without its error body (``await_background`` reads it)."""
     state = client.get(_state_path(job_id))
@@ -75,7 +73,7 @@ class JobLook:
     outcome: BackgroundOutcome | None = None
 
 
-def look_at_job(client: VismaClient, job_id: str) -> JobLook:
+def look_at_job(client: Exchange, job_id: str) -> JobLook:
     """Unlike ``job_state`` only a real 404 counts as gone: an empty, non-JSON or odd answer says
     nothing about the job, so it is ``OutcomeUnknown`` (the invoice waits, parked), never "gone"."""
     try:
@@ -121,7 +119,7 @@ def _ended(state: dict[str, Any], job_id: str, call: CallInfo | None) -> Backgro
     )
 
 
-def _with_error_body(client: VismaClient, ended: BackgroundOutcome) -> BackgroundOutcome:
+def _with_error_body(client: Exchange, ended: BackgroundOutcome) -> BackgroundOutcome:
     """The error the real operation answered, from ``/content`` (410 once the state is gone)."""
     job_id, code = ended.job_id, ended.status
     content_path = f"{_state_path(job_id)}/content"

@@ -21,7 +21,9 @@ from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 
+from severa_sync import registry
 from severa_sync.config import TenantConfig
+from severa_sync.datatypes.model import VismaDocument, VismaExport
 from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
 from severa_sync.errors import (
     CallInfo,
@@ -44,9 +46,6 @@ from severa_sync.targets.visma.wire import location_key
 from severa_sync.timeutil import utcnow
 
 logger = Logger(service="severa-sync", child=True)
-
-#: What a person calls each data type's record in Severa (error messages name both documents).
-_SEVERA_NAMES = {"accounts": "account", "cases": "case", "invoices": "invoice"}
 
 Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
 
@@ -78,17 +77,18 @@ class VismaTarget:
 
     # -- ports.Target --------------------------------------------------------------------------
     def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
-        handlers: dict[str, Callable[[dict[str, Any], Mapping | None], Delivered]] = {
-            "accounts": self._deliver_account,
-            "cases": self._deliver_case,
-            "invoices": self._deliver_invoice,
+        handlers: dict[VismaDocument, Callable[[DataType, dict[str, Any], Mapping | None], Delivered]] = {
+            VismaDocument.CUSTOMER: self._deliver_account,
+            VismaDocument.PROJECT: self._deliver_case,
+            VismaDocument.INVOICE: self._deliver_invoice,
         }
-        if data_type.name not in handlers:
+        export = data_type.export
+        if not isinstance(export, VismaExport) or export.document not in handlers:
             raise ConfigError(f"the Visma.net target does not take {data_type.name}")
-        handler = handlers[data_type.name]
+        handler = handlers[export.document]
         delivery = Delivery()
         mappings = self._state.get_mappings(self._tenant, data_type.name, [r.key for r in records])
-        self._prefetch_dependencies(data_type.name, records)
+        self._prefetch_dependencies(data_type, records)
         for record in records:
             known = mappings.get(record.key)
             if known is not None and known.content_hash == record.content_hash:
@@ -97,7 +97,7 @@ class VismaTarget:
                 continue
             self._client.forget_last_call()
             try:
-                key, extra = handler(visma_mapping.fields_of(record), known)
+                key, extra = handler(data_type, visma_mapping.fields_of(record), known)
             except SyncError as exc:
                 if exc.disposition is not Disposition.PER_RECORD:
                     raise  # authentication, quota, Visma.net down: the whole target is unusable
@@ -127,33 +127,40 @@ class VismaTarget:
         return self._client.last_call()
 
     # -- dependencies --------------------------------------------------------------------------
-    def _prefetch_dependencies(self, data_type: str, records: Sequence[SourceRecord]) -> None:
-        """One batched mapping read for the accounts and cases this batch refers to."""
-        wanted: dict[str, set[str]] = {"accounts": set(), "cases": set()}
-        if data_type not in ("cases", "invoices"):
-            return
+    def _prefetch_dependencies(self, data_type: DataType, records: Sequence[SourceRecord]) -> None:
+        """One batched mapping read per type this batch refers to (an invoice's customer and case)."""
+        wanted: dict[str, set[str]] = {}
         for record in records:
             fields = visma_mapping.fields_of(record)
-            if fields.get("AccountGUID"):
-                wanted["accounts"].add(str(fields["AccountGUID"]))
-            if data_type == "invoices" and fields.get("MainCaseGUID"):
-                wanted["cases"].add(str(fields["MainCaseGUID"]))
+            for reference in data_type.references:
+                if fields.get(reference.member):
+                    wanted.setdefault(reference.data_type, set()).add(str(fields[reference.member]))
         for kind, guids in wanted.items():
             missing = [g for g in guids if (kind, g) not in self._known_dependencies]
             if missing:
                 for guid, found in self._state.get_mappings(self._tenant, kind, missing).items():
                     self._known_dependencies[(kind, guid)] = found.target_key
 
-    def _dependency(self, kind: str, guid: Any, record_name: str, member: str) -> str:
-        """The Visma.net key of an account or case, synced on demand when it is not there yet."""
+    def _dependency(
+        self, data_type: DataType, member: str, fields: dict[str, Any], record_name: str
+    ) -> str | None:
+        """The Visma.net key of the record ``member`` refers to (declared in ``data_type.references``),
+        synced on demand when it is not there yet; None for an empty optional reference."""
+        reference = next(r for r in data_type.references if r.member == member)
+        guid = fields.get(member)
         if not guid:
-            raise MappingError(f"{record_name}: {member} is empty", detail={"field": member})
+            if not reference.required:
+                return None
+            field = f"{data_type.entity}.{member}"
+            raise MappingError(f"{record_name}: {field} is empty", detail={"field": field})
+        kind = reference.data_type
         cache_key = (kind, str(guid))
         if cache_key not in self._known_dependencies:
             found = self._state.get_mapping(self._tenant, kind, str(guid))
             if found is None:
                 logger.info(
-                    f"{record_name} needs {kind[:-1]} {guid}, not in Visma.net yet: syncing it first",
+                    f"{record_name} needs {registry.get(kind).noun.lower()} {guid}, not in Visma.net yet: "
+                    "syncing it first",
                     extra={"dependency": kind, "dependency_guid": str(guid)},
                 )
                 self._known_dependencies[cache_key] = self._ensure_dependency(kind, str(guid))
@@ -162,7 +169,9 @@ class VismaTarget:
         return self._known_dependencies[cache_key]
 
     # -- accounts -> customers -----------------------------------------------------------------
-    def _deliver_account(self, fields: dict[str, Any], known: Mapping | None) -> Delivered:
+    def _deliver_account(
+        self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
+    ) -> Delivered:
         number = visma_mapping.customer_number(fields)
         update = visma_mapping.customer_dto(fields, self._config, create=False)
         if known is not None:
@@ -182,7 +191,7 @@ class VismaTarget:
         if found is not None:
             customer = adoption.document(found, f"customer {number}")
             self._adopt(
-                "accounts",
+                data_type,
                 fields,
                 number,
                 lambda: adoption.customer_mismatch(customer, fields),
@@ -195,7 +204,7 @@ class VismaTarget:
                 )
                 return number, {}
         self._create(
-            "accounts",
+            data_type.name,
             fields,
             number,
             "/v1/customer",
@@ -206,9 +215,9 @@ class VismaTarget:
         return number, {}
 
     # -- cases -> projects ---------------------------------------------------------------------
-    def _deliver_case(self, fields: dict[str, Any], known: Mapping | None) -> Delivered:
+    def _deliver_case(self, data_type: DataType, fields: dict[str, Any], known: Mapping | None) -> Delivered:
         pid = visma_mapping.project_id(fields)
-        customer = self._dependency("accounts", fields.get("AccountGUID"), f"case {pid}", "Case.AccountGUID")
+        customer = self._dependency(data_type, "AccountGUID", fields, f"case {pid}") or ""
         update = visma_mapping.project_dto(fields, customer, self._config, create=False)
         extra = {"customer": customer}
         if known is not None:
@@ -223,7 +232,7 @@ class VismaTarget:
         if found is not None:
             project = adoption.document(found, f"project {pid}")
             self._adopt(
-                "cases",
+                data_type,
                 fields,
                 pid,
                 lambda: adoption.project_mismatch(project, customer, fields),
@@ -236,7 +245,7 @@ class VismaTarget:
                 )
                 return pid, extra
         self._create(
-            "cases",
+            data_type.name,
             fields,
             pid,
             "/v1/project",
@@ -247,7 +256,9 @@ class VismaTarget:
         return pid, extra
 
     # -- invoices ------------------------------------------------------------------------------
-    def _deliver_invoice(self, fields: dict[str, Any], known: Mapping | None) -> Delivered:
+    def _deliver_invoice(
+        self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
+    ) -> Delivered:
         reference = visma_mapping.external_reference(fields)
         name = f"invoice {reference}"
         extra = {"external_reference": reference}
@@ -262,16 +273,15 @@ class VismaTarget:
             )
         # Mapping problems first (no point syncing dependencies for an invoice that cannot go).
         dto = visma_mapping.invoice_dto(fields, customer="", project=None, config=self._config)
-        dto["customerNumber"] = self._dependency(
-            "accounts", fields.get("AccountGUID"), name, "Invoice.AccountGUID"
-        )
-        if fields.get("MainCaseGUID"):
-            dto["project"] = self._dependency("cases", fields["MainCaseGUID"], name, "Invoice.MainCaseGUID")
+        dto["customerNumber"] = self._dependency(data_type, "AccountGUID", fields, name)
+        project = self._dependency(data_type, "MainCaseGUID", fields, name)
+        if project is not None:
+            dto["project"] = project
         created_by_job = self._settle_pending_job(reference, name)
         if created_by_job is not None:
-            self._creations.settled_elsewhere("invoices", str(fields.get("GUID")))
+            self._creations.settled_elsewhere(data_type.name, str(fields.get("GUID")))
             return created_by_job, extra
-        existing = self._adoptable_invoice(fields, reference, dto)
+        existing = self._adoptable_invoice(data_type, fields, reference, dto)
         if existing is not None:
             logger.info(
                 f"{name} already in Visma.net (found by externalReference): not created again",
@@ -286,7 +296,7 @@ class VismaTarget:
             self._remember_job(reference, job_id)
 
         key = self._create(
-            "invoices",
+            data_type.name,
             fields,
             reference,
             "/v2/customerinvoice",
@@ -374,7 +384,7 @@ class VismaTarget:
     # -- adoption (what it accepts: targets.visma.adoption, docs/operations.md) ------------------
     def _adopt(
         self,
-        data_type: str,
+        data_type: DataType,
         fields: dict[str, Any],
         key: str,
         mismatch: Callable[[], list[str]],
@@ -382,20 +392,22 @@ class VismaTarget:
     ) -> None:
         """A document found under ``key`` with no mapping: ours (severa-sync began creating it) or
         matching by the rule, else ``ForeignDocument`` (parked; the document is not touched)."""
-        record = f"{_SEVERA_NAMES[data_type]} {key}"
-        if self._creations.ours(data_type, str(fields.get("GUID")), key):
+        record = f"{data_type.noun.lower()} {key}"
+        if self._creations.ours(data_type.name, str(fields.get("GUID")), key):
             logger.info(f"{record}: found the {document_name} severa-sync created; its mapping is saved now")
             return
         reasons = mismatch()
         if reasons:
             raise adoption.foreign(record, document_name, reasons, {"severa_key": key, "visma_key": key})
 
-    def _adoptable_invoice(self, fields: dict[str, Any], reference: str, dto: dict[str, Any]) -> str | None:
+    def _adoptable_invoice(
+        self, data_type: DataType, fields: dict[str, Any], reference: str, dto: dict[str, Any]
+    ) -> str | None:
         """The reference number of the Visma.net invoice carrying ``reference`` that is this one."""
         found = self.invoices_carrying(reference)
         if not found:
             return None
-        ours = self._creations.ours("invoices", str(fields.get("GUID")), reference)
+        ours = self._creations.ours(data_type.name, str(fields.get("GUID")), reference)
         verdicts = [(invoice, adoption.invoice_mismatch(invoice, dto)) for invoice in found]
         matching = [invoice for invoice, reasons in verdicts if not reasons]
         if matching or ours:

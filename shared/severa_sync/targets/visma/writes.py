@@ -17,7 +17,6 @@ Every log field taken from an answer (reasons, server messages, job ids) is pass
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import requests
 from aws_lambda_powertools import Logger
@@ -25,6 +24,7 @@ from aws_lambda_powertools import Logger
 from severa_sync.errors import CallInfo, OutcomeUnknown, TargetRejected, TargetUnavailable, TimeBudgetSpent
 from severa_sync.redaction import redact
 from severa_sync.targets.visma.background import await_background
+from severa_sync.targets.visma.exchange import Exchange
 from severa_sync.targets.visma.wire import (
     BACKGROUND_HEADER,
     Unsettled,
@@ -32,9 +32,6 @@ from severa_sync.targets.visma.wire import (
     json_or_none,
     location_key,
 )
-
-if TYPE_CHECKING:
-    from severa_sync.targets.visma.client import VismaClient
 
 logger = Logger(service="severa-sync", child=True)
 
@@ -46,7 +43,7 @@ ANSWERED_5XX = frozenset({500, 503})
 
 
 def create_document(
-    client: VismaClient,
+    client: Exchange,
     path: str,
     raw: str,
     *,
@@ -98,7 +95,7 @@ def _settle(lookup: Lookup, exc: Unsettled, describe: str) -> str | None:
 
 
 def _post_once(
-    client: VismaClient,
+    client: Exchange,
     path: str,
     raw: str,
     lookup: Lookup,
@@ -125,7 +122,7 @@ def _post_once(
 
 
 def _finish_background(
-    client: VismaClient,
+    client: Exchange,
     path: str,
     accepted: requests.Response,
     call: CallInfo,

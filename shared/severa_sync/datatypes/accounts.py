@@ -1,0 +1,54 @@
+"""Severa accounts (customers with a number) -> Visma.net customers, hourly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from severa_sync.datatypes import options
+from severa_sync.datatypes.display import text
+from severa_sync.datatypes.model import (
+    Bind,
+    DataType,
+    SeveraCall,
+    VismaDocument,
+    VismaExport,
+    WindowKind,
+)
+
+#: ``GetAllCustomers`` answers at most this many rows per call.
+CUSTOMER_PAGE_SIZE = 100
+
+
+def display_customer(record: Any) -> str | None:
+    """ "Acme Oy (10023)": the name and the customer number people know."""
+    name, number = text(getattr(record, "Name", None)), text(getattr(record, "Number", None))
+    if name and number:
+        return f"{name} ({number})"
+    return name or number
+
+
+ACCOUNTS = DataType(
+    name="accounts",
+    noun="Account",
+    entity="Customer",
+    read=SeveraCall(
+        "ICustomer/GetCustomersChangedSince",
+        (("startDateTime", Bind.WINDOW_START), ("options", options.ACCOUNTS)),
+    ),
+    window_kind=WindowKind.SINCE,
+    by_key=SeveraCall("ICustomer/GetCustomerByGUID", (("accountGuid", Bind.KEY),)),
+    # Paged: the whole customer list, filtered to the window (severa/source.py, read_fallback).
+    fallback=SeveraCall(
+        "ICustomer/GetAllCustomers",
+        (("options", options.ACCOUNTS), ("startFromIndex", Bind.PAGE_START), ("count", Bind.PAGE_SIZE)),
+        page_size=CUSTOMER_PAGE_SIZE,
+    ),
+    export=VismaExport(VismaDocument.CUSTOMER),
+    default_schedule="cron(0 * * * ? *)",
+    default_window=timedelta(days=7),
+    default_overlap=timedelta(minutes=2),
+    display_key=display_customer,
+    # Customer spells them UpdatedTS/InsertTS.
+    change_time_members=("UpdatedTS", "InsertTS"),
+)

@@ -1,0 +1,226 @@
+"""What a data type declaration says: the vocabulary the engine, the adapters and the template act on.
+
+A data type is one module in this package (``accounts.py`` ...) holding one ``DataType``. Everything
+that differs between types is a field here, so no code outside this package tests a type's name
+(``tests/test_datatype_names.py`` fails if one does).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+#: Human key of a record for logs ("Invoice number 10501", "Account Acme Oy (10023)").
+DisplayKey = Callable[[Any], "str | None"]
+
+
+class WindowKind(enum.StrEnum):
+    #: ``Get*ChangedSince(start)``: no upper bound; records streamed; fallback on size/time.
+    SINCE = "since"
+    #: ``Get*ByDate(start, end)``: fetched in windows that shrink (week, day, hour, minute).
+    RANGE = "range"
+
+
+class TargetKind(enum.StrEnum):
+    VISMA = "visma"
+    S3 = "s3"
+
+
+class Bind(enum.Enum):
+    """Where a Severa read parameter's value comes from when the read is made."""
+
+    WINDOW_START = "the read window's start"
+    WINDOW_END = "the read window's end"
+    BUSINESS_UNIT = "severa.business_unit_guid"
+    SOURCE_STATUS = "invoices.source_status"
+    #: How many records a queue read may answer (``maxInvoices``).
+    LIMIT = "the queue read's size limit"
+    #: The record's GUID (reads by key).
+    KEY = "the record's GUID"
+    #: The record's number, its second key (``GetInvoiceByNumber``).
+    NUMBER = "the record's number"
+    #: Paged reads: the first row of the page, and the page size (``SeveraCall.page_size``).
+    PAGE_START = "the page's first row"
+    PAGE_SIZE = "the page size"
+    TRANSFERRED_STATUS = "invoices.transferred_status"
+
+
+#: A parameter is bound when the read is made, or a constant (an options bit set, a category).
+ParamValue = Bind | int | str
+
+
+@dataclass(frozen=True, slots=True)
+class SeveraCall:
+    """One Severa operation and where each of its parameters comes from, in the contract's order
+    (``tests/datatypes`` checks them against ``severa/schema.py``)."""
+
+    operation: str  # "<Interface>/<Operation>"
+    params: tuple[tuple[str, ParamValue], ...] = ()
+    #: Read in pages of this many rows (``startFromIndex``/``count``); pages overlap (severa/source.py).
+    page_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQueue:
+    """Records wait in Severa in a source status and are marked with a transferred status once
+    delivered: the status is the queue (engine/invoice_queue.py), read with ``DataType.queue``."""
+
+    #: The entity member holding the status name.
+    member: str
+    #: The call that marks a delivered record.
+    mark: SeveraCall
+    #: Re-read each record before it is marked, so an edit made while it was on its way is never
+    #: covered by the new status (one extra call per record).
+    reread_before_marking: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A record's link to a record of another type that must be in the target first."""
+
+    member: str  # e.g. "AccountGUID"
+    data_type: str  # the referenced type's name
+    #: An empty required reference is a mapping error; an empty optional one is left out.
+    required: bool = True
+
+
+class VismaDocument(enum.StrEnum):
+    CUSTOMER = "customer"
+    PROJECT = "project"
+    INVOICE = "customer invoice"
+
+
+@dataclass(frozen=True, slots=True)
+class VismaExport:
+    """Written to Visma.net Financials as ``document`` (targets/visma/target.py)."""
+
+    document: VismaDocument
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def kind(self) -> TargetKind:
+        return TargetKind.VISMA
+
+
+class Partition(enum.StrEnum):
+    """How an S3 export's files are cut; the value names the partition in the object key."""
+
+    DAY = "date"
+    #: ISO weeks in the tenant's time zone (absences: weekly salary files).
+    WEEK = "week"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Export:
+    """Written to S3 as JSON Lines, one object per partition (targets/s3.py)."""
+
+    partition: Partition
+    #: The record member the partition comes from.
+    date_member: str
+
+    @property
+    def kind(self) -> TargetKind:
+        return TargetKind.S3
+
+
+@dataclass(frozen=True, slots=True)
+class DataType:
+    name: str
+    #: Word used in progress logs: "Invoice transfer started", "3 invoices found".
+    noun: str
+    #: The Severa entity its reads answer (``Customer``, ``Invoice``...).
+    entity: str
+    #: Severa read used on each run.
+    read: SeveraCall
+    window_kind: WindowKind
+    #: Where its records go.
+    export: VismaExport | S3Export
+    #: EventBridge Scheduler expression; never more often than hourly (checked by a test).
+    default_schedule: str
+    #: First window size for RANGE reads (and for the SINCE fallback's windows).
+    default_window: timedelta
+    #: How far before the watermark each query starts; Severa compares to the minute.
+    default_overlap: timedelta
+    #: Human key of a record in logs, alerts and ``state mappings``.
+    display_key: DisplayKey
+    #: How a record is named before its display key in logs ("Invoice number 10501"); the noun if unset.
+    label: str | None = None
+    #: Types that must have run before this one (accounts and cases before invoices).
+    depends_on: tuple[str, ...] = ()
+    #: Re-read of one record by GUID (retry set, on-demand dependencies).
+    by_key: SeveraCall | None = None
+    #: A second key for a record Severa no longer finds by GUID (a GUID incident).
+    by_number: SeveraCall | None = None
+    #: Used when the primary read fails on size or time (SINCE kinds only).
+    fallback: SeveraCall | None = None
+    #: Read of the records waiting in the source's queue, every run, whatever the watermark.
+    queue: SeveraCall | None = None
+    #: Records wait in a status and are marked when delivered (acknowledgement in Severa).
+    status_queue: StatusQueue | None = None
+    #: Entity members holding the record's change time, newest first; empty if it carries none.
+    change_time_members: tuple[str, ...] = ()
+    #: How far past the signpost the last window reaches: RANGE kinds (absences are planned ahead)
+    #: and the date-windowed SINCE fallback (hour entries may be dated ahead of today).
+    lookahead: timedelta = timedelta(0)
+    #: The fallback read takes date windows (hour entries by date) rather than pages (customers).
+    fallback_windows: bool = False
+    #: Windows cover whole weeks in the tenant's time zone (weekly export files are replaced whole).
+    align_weeks: bool = False
+    #: Exported as an image by day (``engine.images``): the SINCE read only says which days changed;
+    #: those days and the reconciliation span are read whole by date and their files replaced.
+    day_images: bool = False
+    #: Every run re-reads the reconciliation span (``types.<name>.reconcile_months``): deletions,
+    #: GUID changes and late commits there reach the exports, which change times cannot show.
+    reconciles: bool = False
+    #: Days of silence before the "nothing delivered" alarm fires (template parameter default).
+    nothing_delivered_days: int = 7
+
+    # -- what follows from the declaration ------------------------------------------------------
+    @property
+    def target(self) -> TargetKind:
+        return self.export.kind
+
+    @property
+    def log_label(self) -> str:
+        return self.label or self.noun
+
+    @property
+    def has_change_time(self) -> bool:
+        """Whether records carry a change time the watermark can follow."""
+        return bool(self.change_time_members)
+
+    @property
+    def read_operation(self) -> str:
+        return self.read.operation
+
+    @property
+    def by_key_operation(self) -> str | None:
+        return self.by_key.operation if self.by_key else None
+
+    @property
+    def fallback_operation(self) -> str | None:
+        return self.fallback.operation if self.fallback else None
+
+    @property
+    def queue_operation(self) -> str | None:
+        return self.queue.operation if self.queue else None
+
+    @property
+    def references(self) -> tuple[Reference, ...]:
+        return self.export.references if isinstance(self.export, VismaExport) else ()
+
+    @property
+    def function_logical_id(self) -> str:
+        """Logical id of this type's function in template.yaml, e.g. ``HourEntriesFunction``."""
+        return self._camel() + "Function"
+
+    @property
+    def schedule_parameter(self) -> str:
+        """Template parameter holding this type's schedule expression."""
+        return self._camel() + "Schedule"
+
+    def _camel(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))
