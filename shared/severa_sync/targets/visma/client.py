@@ -1,4 +1,4 @@
-"""HTTP client for the Visma.net Financials REST API (reference: visma-net-api.md).
+"""HTTP client for the Visma.net Financials REST API (per Visma's published API documentation).
 
 What it takes care of, so callers think in documents:
 
