@@ -2,15 +2,14 @@
 
 Where it comes from: a JSON/TOML file for local runs (``severa-sync run --config``), an SSM
 parameter named by ``SEVERA_SYNC_CONFIG_PARAMETER`` or inline JSON in ``SEVERA_SYNC_CONFIG`` in
-Lambda. Secrets are never part of it: only the *names* of secrets (Secrets Manager ids in AWS,
-environment variables locally); ``secrets.py`` resolves them. Every field is documented in
-``docs/configuration.md``.
+Lambda (read by ``config_store``). Secrets are never part of it: only the *names* of secrets
+(Secrets Manager ids in AWS, environment variables locally); ``secrets.py`` resolves them. Every
+field is documented in ``docs/configuration.md``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
@@ -255,15 +254,3 @@ def load_file(path: str | Path) -> TenantConfig:
             f"configuration file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
         ) from None
     return parse_config(data, origin=f"configuration file {path}")
-
-
-def load_from_environment(environ: dict[str, str] | None = None) -> TenantConfig:
-    """Lambda: inline JSON in ``SEVERA_SYNC_CONFIG`` or an SSM parameter ``SEVERA_SYNC_CONFIG_PARAMETER``.
-
-    One read, no memory of earlier ones: the runtime keeps the last good document
-    (``config_store.LastGoodConfig``).
-    """
-    from severa_sync.config_store import config_reader, parse_document
-
-    read, origin = config_reader(os.environ if environ is None else environ)
-    return parse_document(read(), origin=origin)

@@ -75,7 +75,6 @@ class DataType:
         return "".join(part.capitalize() for part in self.name.split("_")) + "Schedule"
 
 
-HOUR = timedelta(hours=1)
 MINUTES_2 = timedelta(minutes=2)
 
 DATA_TYPES: tuple[DataType, ...] = (

@@ -145,13 +145,11 @@ class XmlCharacters:
         self._filter: bool | None = None  # decided by the first bytes
         self.head = b""
         self.replaced = 0
-        self.eof = False
 
     def read(self, size: int = 65536) -> bytes:
         while True:  # never an empty chunk before the end: the parser would take it for the end
             chunk = self._read(size)
             if not chunk:
-                self.eof = True
                 rest, self._carry = self._carry, b""
                 return self._clean(rest) if rest and self._filter is not False else rest
             if len(self.head) < HEAD_BYTES:
