@@ -8,11 +8,11 @@ its GUID, with its change time where the entity has one and a human key for logs
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from severa_sync.config import TenantConfig
@@ -31,7 +31,7 @@ from severa_sync.severa.decoding import UndecodableRecord
 from severa_sync.severa.invoice_statuses import require_invoice_statuses
 from severa_sync.severa.models import Customer, SeveraRecord
 
-log = logging.getLogger(__name__)
+log = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 #: ``GetAllCustomers`` answers at most this many rows per call (reference §6).
 CUSTOMER_PAGE_SIZE = 100
 #: Rows each page repeats of the one before: a deletion before the boundary stays covered.
