@@ -2,9 +2,9 @@
 
 Where it comes from: a JSON/TOML file for local runs (``severa-sync run --config``), an SSM
 parameter named by ``SEVERA_SYNC_CONFIG_PARAMETER`` or inline JSON in ``SEVERA_SYNC_CONFIG`` in
-Lambda. Secrets are never part of it: only the *names* of secrets (Secrets Manager ids in AWS,
-environment variables locally); ``secrets.py`` resolves them. Every field is documented in
-``docs/configuration.md``.
+Lambda (read by ``config_store``). Secrets are never part of it: only the *names* of secrets
+(Secrets Manager ids in AWS, environment variables locally); ``secrets.py`` resolves them. Every
+field is documented in ``docs/configuration.md``.
 """
 
 from __future__ import annotations

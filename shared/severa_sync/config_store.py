@@ -17,7 +17,6 @@ a ``ConfigError``. Configuration is validated whole, so it is applied whole or n
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -133,13 +132,3 @@ def config_reader(environ: Mapping[str, str]) -> tuple[Callable[[], str], str]:
     if name := environ.get(PARAMETER_VARIABLE):
         return (lambda: read_ssm_document(name)), f"SSM parameter {name}"
     raise ConfigError(f"no configuration: set {INLINE_VARIABLE} or {PARAMETER_VARIABLE}")
-
-
-def load_from_environment(environ: dict[str, str] | None = None) -> TenantConfig:
-    """Lambda: inline JSON in ``SEVERA_SYNC_CONFIG`` or an SSM parameter ``SEVERA_SYNC_CONFIG_PARAMETER``.
-
-    One read, no memory of earlier ones: the runtime keeps the last good document
-    (``LastGoodConfig``).
-    """
-    read, origin = config_reader(os.environ if environ is None else environ)
-    return parse_document(read(), origin=origin)

@@ -20,16 +20,13 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from severa_sync.redaction import MASK, redact
+from severa_sync.redaction import redact
 
 
 class Disposition(enum.StrEnum):
     STOP = "stop"
     RETRY_LATER = "retry_later"
     PER_RECORD = "per_record"
-
-
-REDACTED = MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,10 +274,6 @@ class SchemaVersionChanged(SyncError):
     alert_kind = "schema_change"
 
 
-class TenantHalted(SyncError):
-    code = "tenant_halted"
-
-
 # --- targets ---------------------------------------------------------------------------------
 class TargetError(SyncError):
     code = "target_error"
@@ -368,10 +361,3 @@ class OutcomeUnknown(TargetError):
 
     code = "target_outcome_unknown"
     disposition = Disposition.PER_RECORD
-
-
-def classify(exc: BaseException) -> Disposition:
-    """Disposition of any exception; unknown ones stop the run (never escape unclassified)."""
-    if isinstance(exc, SyncError):
-        return exc.disposition
-    return Disposition.STOP

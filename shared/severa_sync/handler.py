@@ -98,6 +98,7 @@ def handle(
                 f"{data_type} run {result.status.value}, but the retry machine could not be started: "
                 f"{error.message}. The next scheduled run continues the work.",
                 extra={
+                    "tenant": result.tenant,
                     "data_type": data_type,
                     "run_id": result.run_id,
                     "action": "retry_start_failed",

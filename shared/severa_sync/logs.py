@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 
 from severa_sync.config import ApiUser
 from severa_sync.errors import CallInfo, SyncError
-from severa_sync.secrets import redact
+from severa_sync.redaction import redact
 from severa_sync.timeutil import iso_seconds, local, utcnow
 
 SERVICE = "severa-sync"

@@ -6,9 +6,9 @@ import os
 from typing import Protocol
 
 from severa_sync.errors import ConfigError
-from severa_sync.redaction import redact, register
+from severa_sync.redaction import register
 
-__all__ = ["EnvironmentSecrets", "Secret", "SecretResolver", "SecretsManagerSecrets", "redact"]
+__all__ = ["EnvironmentSecrets", "Secret", "SecretResolver", "SecretsManagerSecrets"]
 
 
 class Secret:

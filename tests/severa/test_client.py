@@ -13,6 +13,7 @@ import requests
 from severa_sync.config import SeveraSettings, TenantConfig
 from severa_sync.errors import SeveraQuotaReserve, SeveraResponseTooLarge, SyncError
 from severa_sync.secrets import Secret
+from severa_sync.severa import client as client_module
 from severa_sync.severa.client import SeveraClient
 from severa_sync.severa.quota import QuotaTracker
 from tests.severa import envelopes as env
@@ -173,6 +174,7 @@ def test_api_key_never_in_logs_errors_repr_or_callinfo(
     server: CannedServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture, free_port: int
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger=client_module.log.name)  # the per-call debug lines too
     client = make_client(transport_retries=1)
     server.push(
         Canned(env.scalar_envelope("IAPI/GetVersion", "1")),
@@ -204,5 +206,6 @@ def test_api_key_never_in_logs_errors_repr_or_callinfo(
     texts += [repr(client.last_call), repr(client.last_call.as_log() if client.last_call else None)]
     texts += [record.getMessage() + repr(record.__dict__) for record in caplog.records]
     assert caplog.records, "the retries were logged"
+    assert any(record.getMessage() == "severa call" for record in caplog.records), "and the calls"
     assert not [text for text in texts if API_KEY in text]
     assert "Invalid key ***" in str(raised[0])

@@ -19,6 +19,7 @@ from severa_sync.engine.ports import Window
 from severa_sync.errors import SeveraNotFound
 from severa_sync.secrets import Secret
 from severa_sync.severa import schema
+from severa_sync.severa import source as source_module
 from severa_sync.severa.client import SeveraClient
 from severa_sync.severa.source import PAGE_OVERLAP, SeveraSource
 from tests.severa import envelopes as env
@@ -61,9 +62,9 @@ def test_not_found_on_a_list_read_is_no_records(
     read = getattr(source, method)
     assert list(read(data_type, WINDOW)), "the seed has records: the fault is what empties the read"
     sim.fail_next("NotFoundException", operation=operation)
-    with caplog.at_level(logging.DEBUG, logger="severa_sync.severa.source"):
+    with caplog.at_level(logging.DEBUG, logger=source_module.log.name):
         assert list(read(data_type, WINDOW)) == []
-    said = [r for r in caplog.records if r.name == "severa_sync.severa.source"]
+    said = [r for r in caplog.records if r.name == source_module.log.name]
     assert said and "NotFoundException" in said[0].getMessage() and "no records" in said[0].getMessage()
     assert said[0].levelno in (logging.DEBUG, logging.INFO)
     assert [c.status for c in sim.calls if c.operation == operation][-1] == 500

@@ -52,7 +52,7 @@ def test_fault_maps_to_its_type(
 
 
 def test_quota_fault_exactly_as_the_reference_sample(server: CannedServer, make_client: MakeClient) -> None:
-    # severa-soap-api.md §2 "Fault skeleton" (Quota 100, UsedQuota 111).
+    # docs/reference/severa-soap-contract.md §2, "Fault skeleton" (Quota 100, UsedQuota 111).
     server.push(
         Canned(
             env.fault_envelope(

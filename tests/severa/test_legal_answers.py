@@ -25,6 +25,8 @@ from severa_sync.errors import (
     SeveraRecordUndecodable,
 )
 from severa_sync.severa import schema
+from severa_sync.severa import source as source_module
+from severa_sync.severa import streaming as streaming_module
 from severa_sync.severa.decoding import UndecodableRecord, parse_datetime
 from severa_sync.severa.source import SeveraSource
 from severa_sync.severa.streaming import EnvelopeReader, XmlCharacters
@@ -82,7 +84,7 @@ def test_a_reference_split_across_reads_is_still_seen(chunk: int) -> None:
 
 
 def test_the_replacements_are_counted_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="severa_sync.severa.streaming"):
+    with caplog.at_level(logging.WARNING, logger=streaming_module.log.name):
         read(_notes("&#xB;&#xC;\x01"))
     lines = [r for r in caplog.records if "illegal in XML 1.0" in r.getMessage()]
     assert len(lines) == 1 and lines[0].__dict__["replaced_characters"] == 3
@@ -264,7 +266,7 @@ def test_prospects_are_excluded_by_the_contract_option_and_skipped_if_still_sent
     prospects = [env.customer(n, Number=None) for n in (2, 3)]
     server.push(Canned(env.list_envelope(CUSTOMERS, [env.customer(1), *prospects])))
     source = SeveraSource(make_client(), tenant_config)
-    with caplog.at_level(logging.INFO, logger="severa_sync.severa.source"):
+    with caplog.at_level(logging.INFO, logger=source_module.log.name):
         records = list(source.read(registry.get("accounts"), Window(LONG_AGO)))
     assert [r.key for r in records] == [env.guid(1, 1)]
     assert b"<ns0:options>6</ns0:options>" in server.requests[0].body  # IncludeInactive | ExcludeNotNumbered

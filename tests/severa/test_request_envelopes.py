@@ -1,5 +1,5 @@
 """What goes on the wire for every operation severa-sync uses: checked against ``schema.py`` and
-against the literal envelope of the reference (severa-soap-api.md §2)."""
+against the literal envelope of the reference (docs/reference/severa-soap-contract.md §2)."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def _shape(elem: Any) -> tuple[str, str, list[Any]]:
 def test_envelope_matches_the_reference_skeleton_literally(
     server: CannedServer, make_client: MakeClient
 ) -> None:
-    # severa-soap-api.md §2, "Request skeleton", with the key and GUID filled in.
+    # docs/reference/severa-soap-contract.md §2, "Request skeleton", with the key and GUID filled in.
     reference = f"""
     <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">
       <s:Header>

@@ -1,6 +1,6 @@
 """The bundled WSDL against the reference contract, operation by operation and entity by entity.
 
-``../shared/reference/severa-soap-api.md`` (appendices A and B, reconstructed from a svcutil proxy of
+``docs/reference/severa-soap-contract.md`` (appendices A and B, reconstructed from a svcutil proxy of
 the live WSDL) is the spec. The WSDL is generated from ``schema.py``; these tests check the file is
 current, that ``schema.py`` says what the reference says, and that the WSDL says what ``schema.py``
 says (parameter names with their casing and order, types, faults, SOAPAction, entity members in XML
@@ -19,7 +19,7 @@ from severa_sync.severa import schema
 from severa_sync_tools import wsdlgen
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference" / "severa-soap-api.md"
+REFERENCE = ROOT / "docs" / "reference" / "severa-soap-contract.md"
 WSDL = ROOT / "shared" / "severa_sync" / "severa" / "wsdl" / "API.wsdl"
 NS = {
     "wsdl": "http://schemas.xmlsoap.org/wsdl/",
@@ -33,13 +33,17 @@ NOT_IN_APPENDIX = {"IActivity/GetActivitiesByDate"}
 @pytest.fixture(scope="module")
 def reference() -> str:
     if not REFERENCE.exists():
-        pytest.skip(f"reference contract not found at {REFERENCE}")
+        pytest.fail(f"the Severa contract {REFERENCE.relative_to(ROOT)} is missing from the repository")
     return REFERENCE.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def wsdl() -> etree._Element:
     return etree.parse(str(WSDL)).getroot()
+
+
+def test_the_contract_is_a_document_of_the_repository():
+    assert REFERENCE.is_file(), f"the Severa contract {REFERENCE.relative_to(ROOT)} is missing"
 
 
 def test_bundled_wsdl_is_the_generators_output():

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from severa_sync.config import TenantConfig, load_file, parse_config
-from severa_sync.config_store import load_from_environment
+from severa_sync.config_store import config_reader, parse_document
 from severa_sync.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -51,6 +51,12 @@ def test_production_refuses_secure_test_and_the_other_way_round():
         "api_user": user,
     }
     assert parse_config(production).stage == "production"
+
+
+def load_from_environment(environ: dict[str, str]) -> TenantConfig:
+    """What the Lambda runtime does with its environment: one read, parsed."""
+    read, origin = config_reader(environ)
+    return parse_document(read(), origin=origin)
 
 
 def test_files_and_environment(tmp_path):

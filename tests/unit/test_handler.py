@@ -82,6 +82,7 @@ def test_a_retry_machine_that_cannot_start_is_logged_and_the_answer_says_so(runt
     assert (answer["status"], answer["retry_start_error"]) == ("retry_later", "retry_start_failed")
     line = next(r for r in caplog.records if getattr(r, "action", None) == "retry_start_failed")
     assert "next scheduled run continues" in line.getMessage() and line.levelname == "ERROR"
+    assert (line.tenant, line.run_id) == (answer["tenant"], answer["run_id"])  # type: ignore[attr-defined]
 
 
 def test_the_state_machine_invocation_only_answers(runtime):

@@ -143,8 +143,8 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
-#: The powertools logger (progress log) and the package's module loggers (client retries, ...).
-LOGGER_NAMES = (SERVICE, "severa_sync")
+#: The powertools logger: the progress log and, as its children, every module's lines (client retries, ...).
+LOGGER_NAMES = (SERVICE,)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import requests
+from aws_lambda_powertools import Logger
 from lxml import etree
 from zeep import Client as ZeepClient
 from zeep import Settings
@@ -51,7 +51,7 @@ from severa_sync.severa.quota import Quota, QuotaTracker
 from severa_sync.severa.streaming import HEAD_BYTES, BoundedReader, EnvelopeReader, what_came_back
 from severa_sync.timeutil import as_utc
 
-log = logging.getLogger(__name__)
+log = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 
 WSDL_PATH = Path(__file__).with_name("wsdl") / "API.wsdl"
 BINDING = "{{" + schema.NS_SEVERA + "}}Severa.API.{interface}"

@@ -1,6 +1,6 @@
 """Severa's SOAP contract as data: the single source for the bundled WSDL, the simulator and tests.
 
-Generated once from ``../shared/reference/severa-soap-api.md`` appendices A and B (the <=2019 WSDL
+Generated once from ``docs/reference/severa-soap-contract.md`` appendices A and B (the <=2019 WSDL
 reconstructed from a svcutil proxy of the live service) and kept by hand since. Member order is the
 XML order WCF emits (ordinal-alphabetical, explicit ``Order`` last). Type notation: ``T?`` nillable
 value type, ``X[]`` array (``ArrayOfX``), entity names refer to ``ENTITIES``. Every member is

@@ -8,11 +8,11 @@ change time where the declaration names one and its declared human key for logs.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from severa_sync.config import TenantConfig
@@ -30,7 +30,7 @@ from severa_sync.severa.decoding import UndecodableRecord
 from severa_sync.severa.invoice_statuses import require_invoice_statuses
 from severa_sync.severa.models import Customer, SeveraRecord
 
-log = logging.getLogger(__name__)
+log = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 #: Rows each page repeats of the one before: a deletion before the boundary stays covered.
 PAGE_OVERLAP = 10
 #: Re-reads of one paged read before it is left to a later run (rows still vanishing meanwhile).

@@ -26,12 +26,12 @@ not legal gets its own typed error:
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
+from aws_lambda_powertools import Logger
 from lxml import etree
 
 from severa_sync.errors import (
@@ -56,7 +56,7 @@ from severa_sync.severa.decoding import (
 from severa_sync.severa.models import SeveraRecord
 
 __all__ = ["BoundedReader", "EnvelopeReader", "XmlCharacters", "parse_bool", "parse_datetime"]
-log = logging.getLogger(__name__)
+log = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 
 NS_ENT = schema.NS_ENTITIES
 SOAP_FAULT = f"{{{schema.NS_SOAP_ENV}}}Fault"
@@ -145,13 +145,11 @@ class XmlCharacters:
         self._filter: bool | None = None  # decided by the first bytes
         self.head = b""
         self.replaced = 0
-        self.eof = False
 
     def read(self, size: int = 65536) -> bytes:
         while True:  # never an empty chunk before the end: the parser would take it for the end
             chunk = self._read(size)
             if not chunk:
-                self.eof = True
                 rest, self._carry = self._carry, b""
                 return self._clean(rest) if rest and self._filter is not False else rest
             if len(self.head) < HEAD_BYTES:

@@ -8,11 +8,12 @@ Every write that can race a person or another run is conditional.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
 
 from severa_sync.engine.ports import (
     Halt,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DynamoStateStore", "StateStoreUnavailable"]
 
-log = logging.getLogger(__name__)
+log = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 
 MAX_MESSAGE_CHARS = 1000
 MAX_SHORT_CHARS = 200  # display keys, codes, operator names

@@ -28,7 +28,6 @@ mapping is written *before* the objects with the partitions the line may still b
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from severa_sync import registry
@@ -57,7 +57,7 @@ from severa_sync.timeutil import format_watermark, parse_watermark, utcnow
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = logging.getLogger(__name__)
+log = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 CONTENT_TYPE = "application/x-ndjson"
 DEFAULT_FLUSH_THRESHOLD = 10_000  # buffered lines (~1 KB each) before an early flush
 CONFLICT_ATTEMPTS = 3

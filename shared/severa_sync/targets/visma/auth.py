@@ -1,7 +1,7 @@
 """Visma Connect client-credentials tokens, cached until shortly before they expire.
 
 Visma Connect issues service tokens with a form POST of ``grant_type=client_credentials``, ``scope``,
-``client_id``, ``client_secret`` and ``tenant_id`` (reference visma-net-api.md section 3). Lifetimes
+``client_id``, ``client_secret`` and ``tenant_id`` (Visma Connect's published client-credentials flow). Lifetimes
 are set per application in the Developer Portal, so the cache follows ``expires_in`` and never
 assumes an hour. The secret and the token stay ``Secret`` objects: neither is ever logged, raised or
 put into a ``CallInfo``.

@@ -1,4 +1,4 @@
-"""Visma.net background API: wait for a queued write (reference visma-net-api.md section 6).
+"""Visma.net background API: wait for a queued write (as Visma's published documentation describes it).
 
 A write sent with ``erp-api-background: none`` is answered 202 with a job id. Its state is polled at
 ``GET /v1/background/{id}`` until ``Finished`` or ``Failed``; ``Finished`` is a success only with a

@@ -1,4 +1,4 @@
-"""HTTP client for the Visma.net Financials REST API (reference: visma-net-api.md).
+"""HTTP client for the Visma.net Financials REST API (per Visma's published API documentation).
 
 What it takes care of, so callers think in documents:
 
@@ -35,7 +35,8 @@ from severa_sync.errors import (
     TargetUnavailable,
     TimeBudgetSpent,
 )
-from severa_sync.secrets import Secret, redact
+from severa_sync.redaction import redact
+from severa_sync.secrets import Secret
 from severa_sync.targets.visma.auth import TokenCache
 from severa_sync.targets.visma.wire import (
     RATE_LIMIT_HEADERS,
@@ -90,7 +91,6 @@ class VismaClient:
             scopes=settings.scopes,
         )
         self._last_call: CallInfo | None = None
-        self.rate_limit: dict[str, str] = {}  # the X-RateLimit-* headers last seen
 
     def __repr__(self) -> str:
         return f"VismaClient(base_url={self._base!r}, tenant_id={self.settings.company_tenant_id!r})"
@@ -180,8 +180,6 @@ class VismaClient:
             call = self._remember(
                 CallInfo("visma", operation, call_params, response.status_code, _ms(started))
             )
-            if seen := {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers}:
-                self.rate_limit = seen
             if response.status_code == 401 and not refreshed:
                 logger.warning(
                     "Visma.net refused the token; refreshing it once",

@@ -1,6 +1,6 @@
 """Severa records -> Visma.net request DTOs (plain dicts; ``client.wrap_values`` adds the wrapping).
 
-Keys that link the two systems (reference visma-net-api.md sections 4.2-4.4 and 12):
+Keys that link the two systems (from Visma's published Visma.net API documentation):
 
 - customer: the Severa account ``Number`` is sent as the Visma.net customer number, so a look-up
   after an unknown outcome is exact (``GET /v1/customer/{number}``). Companies that let Visma.net

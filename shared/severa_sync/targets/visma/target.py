@@ -52,7 +52,7 @@ Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
 #: Mapping-store namespace of invoice writes queued on the background API and not seen to end: key =
 #: the ``externalReference``, ``target_key`` = the job id; deleted once the job is settled.
 PENDING_INVOICE_JOBS = "visma-invoice-jobs"
-#: How long Visma.net keeps a background job's state (reference visma-net-api.md, row 18).
+#: How long Visma.net keeps a background job's state (Visma.net background API documentation).
 JOB_STATE_KEPT = timedelta(hours=24)
 
 

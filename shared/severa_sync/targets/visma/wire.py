@@ -1,4 +1,4 @@
-"""What goes over the wire to Visma.net, as pure functions (reference visma-net-api.md).
+"""What goes over the wire to Visma.net, as pure functions (per Visma's published API documentation).
 
 Request bodies are value-wrapped (section 4.1), responses are plain; errors come in two body shapes
 (section 8); a new document's key is the last segment of ``Location`` (sections 2 and 4.4).
