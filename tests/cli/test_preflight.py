@@ -71,17 +71,16 @@ Checked = tuple[int, dict[str, list[str]], str]
 
 
 def _check(tmp_path: Path, capsys: pytest.CaptureFixture[str], document: dict[str, Any]) -> Checked:
+    """The findings by check name ([result, found, fix], from ``--json``), and everything printed
+    (the table too, from a second run without ``--json``)."""
     path = tmp_path / "tenant.json"
     path.write_text(json.dumps(document))
-    code = main(["check", "--config", str(path)])
+    code = main(["check", "--config", str(path), "--json"])
     captured = capsys.readouterr()
-    out = captured.out
-    rows = {}
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.strip().strip("│").split("│")]
-        if len(cells) == 4 and cells[1] in ("OK", "PROBLEM", "NOT CHECKED"):
-            rows[cells[0]] = cells[1:]
-    return code, rows, captured.out + captured.err
+    rows = {row["check"]: [row["result"], row["found"], row["fix"]] for row in json.loads(captured.out)}
+    assert main(["check", "--config", str(path)]) == code
+    table = capsys.readouterr()
+    return code, rows, captured.out + captured.err + table.out + table.err
 
 
 def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:

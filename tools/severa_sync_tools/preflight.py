@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import StateStore
 from severa_sync.errors import SyncError
 from severa_sync.secrets import EnvironmentSecrets, Secret, SecretResolver, SecretsManagerSecrets
-from severa_sync_tools.console import readable_logs
+from severa_sync_tools.console import print_table, readable_logs
 from severa_sync_tools.local_lambda import patched_environ
 from severa_sync_tools.state_commands import EXIT_FAILED, EXIT_OK, deployed_stack, option, tenant_config
 
@@ -296,13 +295,25 @@ class Preflight:
 _SEVERA_DEPENDENT = ("Severa entity schema version", "Severa business unit", "Severa invoice statuses")
 
 
-def render(console: Console, config: TenantConfig, findings: list[Finding]) -> None:
-    table = Table(title=f"Preflight of tenant {config.tenant} (stage {config.stage})")
-    for column in ("check", "result", "found", "fix"):
-        table.add_column(column)
-    for finding in findings:
-        table.add_row(finding.check, finding.result, finding.detail, finding.fix)
-    console.print(table)
+def render(
+    console: Console,
+    config: TenantConfig,
+    findings: list[Finding],
+    *,
+    wide: bool = False,
+    as_json: bool = False,
+) -> None:
+    """The findings as ``console.print_table`` shows a table: wrapped, ``wide``, or JSON rows."""
+    print_table(
+        console,
+        f"Preflight of tenant {config.tenant} (stage {config.stage})",
+        ("check", "result", "found", "fix"),
+        [(f.check, f.result, f.detail, f.fix) for f in findings],
+        wide=wide,
+        as_json=as_json,
+    )
+    if as_json:
+        return
     problems = sum(not f.ok and f.checked for f in findings)
     unchecked = sum(not f.checked for f in findings)
     console.print(
@@ -328,7 +339,10 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     )
     # --stack: Secrets Manager in the stack's region, whatever the shell's default.
     region = {"AWS_REGION": stack.region, "AWS_DEFAULT_REGION": stack.region} if stack else {}
-    with patched_environ(region), readable_logs(console, zone=config.zone):
+    as_json = bool(option(args, "json"))
+    # --json: stdout is the JSON rows alone; the log lines (a client's retries) go to stderr.
+    logs = Console(stderr=True, highlight=False, markup=False) if as_json else console
+    with patched_environ(region), readable_logs(logs, zone=config.zone):
         findings = preflight.run()
-    render(console, config, findings)
+    render(console, config, findings, wide=bool(option(args, "wide")), as_json=as_json)
     return EXIT_FAILED if any(not f.ok for f in findings) else EXIT_OK
