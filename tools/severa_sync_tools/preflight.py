@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from severa_sync import registry
+from severa_sync import network, registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import StateStore
 from severa_sync.errors import SyncError
@@ -85,10 +85,12 @@ class Preflight:
         try:
             version = client.get_version()
         except SyncError as error:
+            setting = "severa.url" if severa.url else "severa.environment"
             yield problem(
                 "Severa API key",
                 f"GetVersion at {severa.endpoint}: {error.message}",
-                f"check severa.environment/url; create a new API key for the API user and store it in "
+                _connection_fix(error, setting, severa.endpoint)
+                or f"check {setting}; create a new API key for the API user and store it in "
                 f"secret {severa.api_key_secret!r}",
             )
             yield from (skipped(name, "Severa did not answer GetVersion") for name in _SEVERA_DEPENDENT)
@@ -160,7 +162,8 @@ class Preflight:
                 problem(
                     "Visma.net token",
                     error.message,
-                    f"check visma.client_id {visma.client_id!r}, the secret {visma.client_secret_secret!r} "
+                    _connection_fix(error, "visma.token_url", visma.token_url)
+                    or f"check visma.client_id {visma.client_id!r}, the secret {visma.client_secret_secret!r} "
                     "and visma.token_url",
                 ),
                 *(skipped(name, "no Visma.net token") for name in self._visma_dependent()),
@@ -174,7 +177,8 @@ class Preflight:
                 problem(
                     "Visma.net company and tenant",
                     error.message,
-                    f"visma.company_tenant_id {visma.company_tenant_id!r} must be the company tenant id "
+                    _connection_fix(error, "visma.base_url", visma.base_url)
+                    or f"visma.company_tenant_id {visma.company_tenant_id!r} must be the company tenant id "
                     "(not the customer tenant id), and the application needs the API User role",
                 )
             )
@@ -290,6 +294,27 @@ class Preflight:
             return run()
         except SyncError as error:
             return problem(check, error.message, "see the message; the call is logged with its parameters")
+
+
+def _connection_fix(error: SyncError, setting: str, url: str) -> str | None:
+    """The fix when the call never reached the host (or the host did not answer): the address and
+    the network, naming the setting; None when the host answered (then the credentials are in doubt)."""
+    from severa_sync.errors import SeveraUnavailable, SeveraUnreachable
+    from severa_sync.targets.visma.wire import HostUnreachable, Unreached
+
+    host = network.host_of(url)
+    if isinstance(error, SeveraUnreachable | HostUnreachable):
+        return (
+            f"check {setting} ({host}): the host name does not resolve or nothing accepts connections "
+            "there; check the URL, DNS and the network/firewall from where this runs (the credentials "
+            "were not tried)"
+        )
+    if isinstance(error, SeveraUnavailable | Unreached):
+        return (
+            f"{host} did not answer in time or is in maintenance: run the check again later; if it "
+            f"persists, check {setting}, DNS and the network/firewall (the credentials were not tried)"
+        )
+    return None
 
 
 _SEVERA_DEPENDENT = ("Severa entity schema version", "Severa business unit", "Severa invoice statuses")
