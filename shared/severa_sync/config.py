@@ -126,7 +126,9 @@ class EngineSettings(_Strict):
 
 
 class TenantConfig(_Strict):
-    tenant: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    #: Required: no default tenant (a file that named none would act on another tenant's state).
+    #: Only ``severa-sync demo`` builds a configuration of tenant "demo" (``localstack.demo_config``).
+    tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     stage: Stage = "local"
     time_zone: str = "Europe/Helsinki"
     severa: SeveraSettings = SeveraSettings()
@@ -230,13 +232,19 @@ class TenantConfig(_Strict):
         return timedelta(minutes=minutes) if minutes else registry.get(name).default_overlap
 
 
+def _problem(error: Any) -> str:
+    if error["type"] == "missing":
+        return "required, not set (it has no default; docs/configuration.md)"
+    return str(error["msg"])
+
+
 def parse_config(data: dict[str, Any], *, origin: str = "configuration") -> TenantConfig:
     """Validate raw configuration; a ``ConfigError`` names every bad field."""
     try:
         return TenantConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {_problem(err)}" for err in exc.errors()
         )
         raise ConfigError(f"invalid {origin}: {problems}") from None
 

@@ -6,6 +6,7 @@ Each deliberately broken setting is found by its own check (and only that one), 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,17 +72,16 @@ Checked = tuple[int, dict[str, list[str]], str]
 
 
 def _check(tmp_path: Path, capsys: pytest.CaptureFixture[str], document: dict[str, Any]) -> Checked:
+    """The findings by check name ([result, found, fix], from ``--json``), and everything printed
+    (the table too, from a second run without ``--json``)."""
     path = tmp_path / "tenant.json"
     path.write_text(json.dumps(document))
-    code = main(["check", "--config", str(path)])
+    code = main(["check", "--config", str(path), "--json"])
     captured = capsys.readouterr()
-    out = captured.out
-    rows = {}
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.strip().strip("│").split("│")]
-        if len(cells) == 4 and cells[1] in ("OK", "PROBLEM", "NOT CHECKED"):
-            rows[cells[0]] = cells[1:]
-    return code, rows, captured.out + captured.err
+    rows = {row["check"]: [row["result"], row["found"], row["fix"]] for row in json.loads(captured.out)}
+    assert main(["check", "--config", str(path)]) == code
+    table = capsys.readouterr()
+    return code, rows, captured.out + captured.err + table.out + table.err
 
 
 def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
@@ -211,3 +211,106 @@ def test_check_needs_a_named_place(
     monkeypatch.delenv("SEVERA_SYNC_CONFIG_FILE", raising=False)
     assert main(["check"]) == 2
     assert "--config FILE" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    """A local port where nothing listens: connecting to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+UNREACHABLE = {
+    # setting broken -> (the check that finds it, the setting its fix names)
+    "severa.url": ({"severa": {"transport_retries": 0}}, "Severa API key", "severa.url"),
+    "visma.token_url": ({}, "Visma.net token", "visma.token_url"),
+    "visma.base_url": ({}, "Visma.net company and tenant", "visma.base_url"),
+}
+
+
+@pytest.mark.parametrize("setting", list(UNREACHABLE))
+def test_a_refused_connection_says_check_the_url_not_renew_the_key(
+    setting: str, good: dict[str, Any], aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, check, named = UNREACHABLE[setting]
+    section, field = setting.split(".")
+    url = f"http://127.0.0.1:{_closed_port()}/" + ("token" if field == "token_url" else "API.svc")
+    document = _merge(_merge(good, change), {section: {field: url}})
+    code, rows, _ = _check(tmp_path, capsys, document)
+    assert code == 1
+    result, found, fix = rows[check]
+    assert result == "PROBLEM" and "refused" in found and "127.0.0.1" in found
+    assert named in fix and "DNS" in fix and "network" in fix, fix
+    for wrong in ("API key", "secret", "company_tenant_id", "client_id"):
+        assert wrong not in fix, f"a refused connection is not a credential problem: {fix}"
+
+
+def test_a_host_that_does_not_resolve_says_check_the_url_and_dns(
+    good: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "severa.nowhere.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    document = _merge(
+        good, {"severa": {"url": "http://severa.nowhere.invalid/API.svc", "transport_retries": 0}}
+    )
+    document["types"] = {
+        n: {"enabled": n == "accounts"} for n in ("cases", "invoices", "hour_entries", "absences", "accounts")
+    }
+    code, rows, _ = _check(tmp_path, capsys, document)
+    assert code == 1
+    result, found, fix = rows["Severa API key"]
+    assert result == "PROBLEM" and "DNS" in found and "severa.nowhere.invalid" in found
+    assert "severa.url" in fix and "DNS" in fix and "API key" not in fix, fix
+
+
+def test_check_stack_reads_the_stacks_document_secrets_table_and_bucket(
+    good: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check --stack``: the configuration from the stack's SSM parameter, the secrets from Secrets
+    Manager and the schema version from the stack's table, all in the stack's region (not the shell's)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from severa_sync.state.dynamodb import DynamoStateStore
+    from tests.cli.deployed_stack import REGION, create_stack
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "STATE_TABLE", "SEVERA_SYNC_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SEVERA_API_KEY")  # from Secrets Manager, not the environment
+    monkeypatch.delenv("VISMA_CLIENT_SECRET")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
+    name = "severa-sync-acme-check"
+    document = _merge(
+        good,
+        {
+            "severa": {"api_key_secret": "acme/severa-api-key"},
+            "visma": {"client_secret_secret": "acme/visma-client-secret"},
+            "export_bucket": f"{name}-exports",
+        },
+    )
+    with mock_aws():
+        parameters.clear_caches()
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.create_secret(Name="acme/severa-api-key", SecretString=API_KEY)
+        secrets.create_secret(Name="acme/visma-client-secret", SecretString=CLIENT_SECRET)
+        stack = create_stack(name, seed=document)
+
+        assert main(["check", "--stack", name, "--region", REGION, "--json"]) == 0
+        rows = {row["check"]: row for row in json.loads(capsys.readouterr().out)}
+        assert {row["result"] for row in rows.values()} == {"OK"}
+        assert rows["S3 export bucket"]["found"] == f"{name}-exports exists"
+
+        store = DynamoStateStore(boto3.client("dynamodb", region_name=REGION), stack.table)
+        store.write_versions("acme", Versions("1.0", "1999.1"))
+        assert main(["check", "--stack", name, "--region", REGION, "--json"]) == 1
+        rows = {row["check"]: row for row in json.loads(capsys.readouterr().out)}
+        schema = rows["Severa entity schema version"]
+        assert schema["result"] == "PROBLEM" and "1999.1" in schema["found"] and "clear-halt" in schema["fix"]
+        assert {n for n, row in rows.items() if row["result"] != "OK"} == {"Severa entity schema version"}

@@ -52,7 +52,7 @@ class Endpoints:
         start = (date.today() - timedelta(weeks=6)).isoformat()
         path = self.state_file.parent / "fast.json"
         types = {name: {"backfill_from": start} for name in registry.BY_NAME}
-        path.write_text(json.dumps({"types": types, "severa": severa}))
+        path.write_text(json.dumps({"tenant": "demo", "types": types, "severa": severa}))
         return str(path)
 
 
@@ -198,7 +198,7 @@ def test_invalid_config_exits_2_naming_the_field(
     endpoints: Endpoints, capsys: pytest.CaptureFixture[str], content: dict[str, object], field: str
 ) -> None:
     config = endpoints.state_file.parent / "tenant.json"
-    config.write_text(json.dumps(content))
+    config.write_text(json.dumps({"tenant": "demo", **content}))
     code = main(endpoints.argv("accounts", "--config", str(config)))
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
@@ -210,7 +210,7 @@ def test_a_production_stage_refuses_a_secure_test_override(
 ) -> None:
     config = endpoints.state_file.parent / "tenant.toml"
     config.write_text(
-        'stage = "production"\n[severa]\nenvironment = "production"\n[visma]\n'
+        'tenant = "demo"\nstage = "production"\n[severa]\nenvironment = "production"\n[visma]\n'
         '[api_user]\norganisation = "Acme Oy"\nname = "Integrations"\nemail = "it@acme.example"\n'
     )
     argv = [
@@ -240,6 +240,7 @@ def test_aws_state_and_secrets_manager_on_request(
     config.write_text(
         json.dumps(
             {
+                "tenant": "demo",
                 "severa": {"api_key_secret": "acme/severa-api-key"},
                 "visma": {"client_secret_secret": "acme/visma-client-secret"},
             }

@@ -252,6 +252,19 @@ def test_invalid_config_file_exits_2_naming_the_field(
     assert err.count("\n") == 1 and "severa.read_timeout_seconds" in err
 
 
+def test_a_config_file_without_tenant_is_refused_naming_tenant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No silent tenant "demo": a file that names no tenant would read and edit demo's state."""
+    config = tmp_path / "tenant.json"
+    config.write_text(json.dumps({"stage": "local", "time_zone": "Europe/Helsinki"}))
+    state = tmp_path / "state.json"
+    code, out, err = _run(capsys, "state", "--config", str(config), "--state-file", str(state), "list")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "tenant: required" in err and str(config) in err
+    assert not state.exists()
+
+
 def test_aws_without_a_region_is_a_one_line_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

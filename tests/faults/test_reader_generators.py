@@ -262,7 +262,7 @@ def test_a_call_hook_runs_before_the_answer_until_the_faults_are_cleared() -> No
     now = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
     with SeveraSimulator(api_key="hook-key-3f9a0c", seed=False, now=now) as sim:
         sim.mass_update("Customer", 3, at=now)
-        config = TenantConfig.model_validate({"severa": {"url": sim.url}})
+        config = TenantConfig.model_validate({"tenant": "demo", "severa": {"url": sim.url}})
         severa = client.SeveraClient(config, Secret("hook-key-3f9a0c"))
         seen: list[dict[str, Any]] = []
 

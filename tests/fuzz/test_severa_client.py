@@ -38,11 +38,12 @@ LIST_CALLS: dict[str, dict[str, Any]] = {
 def client(server: CannedServer) -> SeveraClient:
     config = parse_config(
         {
+            "tenant": "demo",
             "severa": {
                 "url": server.url + "/webservice/S3/API.svc",
                 "read_timeout_seconds": 2,
                 "connect_timeout_seconds": 2,
-            }
+            },
         }
     )
     return SeveraClient(config, Secret(API_KEY), sleep=lambda _: None)

@@ -173,6 +173,7 @@ def make_client(server: CannedServer, sleeps: Sleeps) -> MakeClient:
 def tenant_config(server: CannedServer) -> TenantConfig:
     return TenantConfig.model_validate(
         {
+            "tenant": "demo",
             "severa": {"url": server.url, "business_unit_guid": "bu-0001"},
             "invoices": {"source_status": "Ready for transfer", "transferred_status": "Transferred"},
         }

@@ -42,7 +42,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def _config(sim: Simulator, **severa: object) -> TenantConfig:
-    return TenantConfig.model_validate({"severa": {"url": sim.url, **severa}})
+    return TenantConfig.model_validate({"tenant": "demo", "severa": {"url": sim.url, **severa}})
 
 
 def _source(sim: Simulator, key: str = KEY, **severa: object) -> SeveraSource:

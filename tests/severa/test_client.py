@@ -66,10 +66,13 @@ def test_read_timeout_never_longer_than_the_remaining_time(server: CannedServer)
 
 def test_tenant_config_endpoint_by_name_or_url(server: CannedServer) -> None:
     named = SeveraClient(
-        TenantConfig.model_validate({"severa": {"environment": "production"}}), Secret(API_KEY)
+        TenantConfig.model_validate({"tenant": "demo", "severa": {"environment": "production"}}),
+        Secret(API_KEY),
     )
     assert named.endpoint == "https://sync.severa.com/webservice/S3/API.svc"
-    explicit = SeveraClient(TenantConfig.model_validate({"severa": {"url": server.url}}), Secret(API_KEY))
+    explicit = SeveraClient(
+        TenantConfig.model_validate({"tenant": "demo", "severa": {"url": server.url}}), Secret(API_KEY)
+    )
     assert explicit.endpoint == server.url
 
 

@@ -35,7 +35,7 @@ def sim() -> Iterator[Any]:
 
 
 def _source(url: str, **severa: object) -> SeveraSource:
-    config = TenantConfig.model_validate({"severa": {"url": url, **severa}})
+    config = TenantConfig.model_validate({"tenant": "demo", "severa": {"url": url, **severa}})
     return SeveraSource(SeveraClient(config, Secret(KEY)), config)
 
 

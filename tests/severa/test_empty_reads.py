@@ -47,7 +47,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def _source(url: str, **severa: object) -> SeveraSource:
-    config = TenantConfig.model_validate({"severa": {"url": url, **severa}})
+    config = TenantConfig.model_validate({"tenant": "demo", "severa": {"url": url, **severa}})
     return SeveraSource(SeveraClient(config, Secret(KEY)), config)
 
 

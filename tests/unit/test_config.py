@@ -16,8 +16,16 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def test_defaults_are_valid_and_point_at_secure_test():
-    config = parse_config({})
+    config = parse_config({"tenant": "demo"})
     assert config.severa.endpoint == "https://sync-test.severa.com/webservice/S3/API.svc"
+
+
+@pytest.mark.parametrize("document", [{}, {"stage": "local"}, {"tenant": ""}])
+def test_the_tenant_has_no_default(document):
+    """A configuration names its tenant: no silent "demo" (only ``severa-sync demo`` builds that)."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, origin="configuration file t.json")
+    assert "tenant" in str(caught.value) and "demo" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -38,13 +46,18 @@ def test_invalid_configuration_names_the_field(data, field):
 
 def test_production_refuses_secure_test_and_the_other_way_round():
     with pytest.raises(ConfigError, match="refuses"):
-        parse_config({"stage": "production", "severa": {"environment": "secure-test"}})
+        parse_config({"tenant": "acme", "stage": "production", "severa": {"environment": "secure-test"}})
     with pytest.raises(ConfigError, match="refuses"):
         parse_config(
-            {"stage": "secure-test", "severa": {"url": "https://sync.severa.com/webservice/S3/API.svc"}}
+            {
+                "tenant": "acme",
+                "stage": "secure-test",
+                "severa": {"url": "https://sync.severa.com/webservice/S3/API.svc"},
+            }
         )
     user = {"organisation": "Acme Oy", "name": "Integrations", "email": "it@acme.example"}
     production = {
+        "tenant": "acme",
         "stage": "production",
         "severa": {"environment": "production"},
         "visma": {},
@@ -94,16 +107,22 @@ def test_every_configuration_field_is_documented():
 
 def test_deployed_stages_require_https_endpoints():
     with pytest.raises(ConfigError, match="https"):
-        parse_config({"stage": "secure-test", "severa": {"url": "http://proxy.example/API.svc"}})
+        parse_config(
+            {"tenant": "acme", "stage": "secure-test", "severa": {"url": "http://proxy.example/API.svc"}}
+        )
     with pytest.raises(ConfigError, match=r"visma\.token_url"):
         parse_config(
             {
+                "tenant": "acme",
                 "stage": "production",
                 "severa": {"environment": "production"},
                 "visma": {"token_url": "http://connect.example/token"},
             }
         )
-    assert parse_config({"stage": "local", "severa": {"url": "http://127.0.0.1:8081/x"}}).stage == "local"
+    assert (
+        parse_config({"tenant": "acme", "stage": "local", "severa": {"url": "http://127.0.0.1:8081/x"}}).stage
+        == "local"
+    )
 
 
 def test_an_unreadable_ssm_parameter_is_a_configuration_error(monkeypatch):
@@ -120,7 +139,7 @@ def test_an_unreadable_ssm_parameter_is_a_configuration_error(monkeypatch):
 def test_a_production_configuration_without_visma_or_api_user_is_rejected():
     # Issue 12 item 6: the defaults (Example Oy, integration@example.com) would reach Severa
     # support's error logs, and an unset [visma] section points at defaults nobody chose.
-    base = {"stage": "production", "severa": {"environment": "production"}}
+    base = {"tenant": "acme", "stage": "production", "severa": {"environment": "production"}}
     user = {"organisation": "Acme Oy", "name": "Integrations", "email": "it@acme.example"}
     with pytest.raises(ConfigError, match=r"\[visma\]"):
         parse_config({**base, "api_user": user})
@@ -129,14 +148,16 @@ def test_a_production_configuration_without_visma_or_api_user_is_rejected():
     with pytest.raises(ConfigError, match=r"api_user\.email"):
         parse_config({**base, "visma": {}, "api_user": {"organisation": "Acme Oy", "name": "It"}})
     assert parse_config({**base, "visma": {}, "api_user": user}).stage == "production"
-    assert parse_config({"stage": "local"}).api_user.organisation  # local runs keep the defaults
+    assert parse_config(
+        {"tenant": "acme", "stage": "local"}
+    ).api_user.organisation  # local runs keep the defaults
 
 
 def test_a_schedule_setting_is_refused_naming_the_stack_parameter():
     # Issue 12: types.<name>.schedule never changed anything (schedules are the template's
     # EventBridge Scheduler resources); a document that sets it is told where schedules live.
     with pytest.raises(ConfigError) as caught:
-        parse_config({"types": {"accounts": {"schedule": "rate(1 day)"}}})
+        parse_config({"tenant": "acme", "types": {"accounts": {"schedule": "rate(1 day)"}}})
     message = str(caught.value)
     assert "types.accounts.schedule is not a configuration setting" in message
     assert "AccountsSchedule" in message and "samconfig.toml" in message

@@ -16,7 +16,7 @@ from severa_sync.targets.visma import mapping
 from .conftest import Case, Customer, Invoice, InvoiceRow, record, rows
 
 CONFIG = TenantConfig.model_validate(
-    {"invoices": {"vat_codes": {"24.0": "1", "14": "2"}, "customer_class_id": "7"}}
+    {"tenant": "demo", "invoices": {"vat_codes": {"24.0": "1", "14": "2"}, "customer_class_id": "7"}}
 )
 
 

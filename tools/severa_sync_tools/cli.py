@@ -248,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where the secrets named in the configuration are read (default: aws with --stack, else env)",
     )
+    check.add_argument("--wide", action="store_true", help="the table: one line per row, whatever the width")
+    check.add_argument("--json", action="store_true", help="the findings as JSON rows, for scripts")
 
     simulate = commands.add_parser(
         "simulate",

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.console import Console
-from rich.table import Table
 
 from severa_sync import registry
 from severa_sync.engine.ports import Mapping, StateStore
 from severa_sync.targets import s3
 from severa_sync.timeutil import format_watermark
+from severa_sync_tools.console import print_table
 
 EXIT_OK, EXIT_NOT_FOUND = 0, 1
 _EVER = datetime(1970, 1, 1, tzinfo=UTC)
@@ -62,8 +62,11 @@ def show_mappings(
     *,
     export_prefix: str = "",
     export_bucket: str = "",
+    wide: bool = False,
+    as_json: bool = False,
 ) -> int:
-    """``export_prefix``/``export_bucket``: the tenant configuration's, which the S3 target wrote with."""
+    """``export_prefix``/``export_bucket``: the tenant configuration's, which the S3 target wrote with.
+    ``wide``/``as_json``: as ``console.print_table`` (``--wide``, ``--json``)."""
     dt = registry.get(data_type)
     noun = dt.noun.lower()
     if dt.target is registry.TargetKind.VISMA:
@@ -71,19 +74,25 @@ def show_mappings(
     else:
         target, column = f"S3 s3://{export_bucket}" if export_bucket else "S3", "S3 object key"
     mappings = find_mappings(store, tenant, data_type, key, export_prefix)
-    if not mappings:
+    if not mappings and not as_json:
         what = f"{noun} {key}" if key else f"{data_type} record"
         console.print(f"No {what} of tenant {tenant} has been delivered.")
         return EXIT_NOT_FOUND if key else EXIT_OK
-    table = Table(title=f"{data_type} of tenant {tenant}: Severa -> {target}")
-    for name in (f"Severa {noun}", column, "delivered", "Severa GUID"):
-        table.add_column(name)
-    for guid, mapping in sorted(mappings.items(), key=lambda item: (severa_number(item[1]), item[0])):
-        table.add_row(
+    rows = [
+        (
             severa_number(mapping),
             target_key(mapping, data_type, tenant, export_prefix),
             format_watermark(mapping.delivered_at),
             guid,
         )
-    console.print(table)
-    return EXIT_OK
+        for guid, mapping in sorted(mappings.items(), key=lambda item: (severa_number(item[1]), item[0]))
+    ]
+    print_table(
+        console,
+        f"{data_type} of tenant {tenant}: Severa -> {target}",
+        (f"Severa {noun}", column, "delivered", "Severa GUID"),
+        rows,
+        wide=wide,
+        as_json=as_json,
+    )
+    return EXIT_NOT_FOUND if key and not mappings else EXIT_OK

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
-from severa_sync import registry
+from severa_sync import network, registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine.ports import StateStore
 from severa_sync.errors import SyncError
 from severa_sync.secrets import EnvironmentSecrets, Secret, SecretResolver, SecretsManagerSecrets
-from severa_sync_tools.console import readable_logs
+from severa_sync_tools.console import print_table, readable_logs
 from severa_sync_tools.local_lambda import patched_environ
 from severa_sync_tools.state_commands import EXIT_FAILED, EXIT_OK, deployed_stack, option, tenant_config
 
@@ -86,10 +85,12 @@ class Preflight:
         try:
             version = client.get_version()
         except SyncError as error:
+            setting = "severa.url" if severa.url else "severa.environment"
             yield problem(
                 "Severa API key",
                 f"GetVersion at {severa.endpoint}: {error.message}",
-                f"check severa.environment/url; create a new API key for the API user and store it in "
+                _connection_fix(error, setting, severa.endpoint)
+                or f"check {setting}; create a new API key for the API user and store it in "
                 f"secret {severa.api_key_secret!r}",
             )
             yield from (skipped(name, "Severa did not answer GetVersion") for name in _SEVERA_DEPENDENT)
@@ -161,7 +162,8 @@ class Preflight:
                 problem(
                     "Visma.net token",
                     error.message,
-                    f"check visma.client_id {visma.client_id!r}, the secret {visma.client_secret_secret!r} "
+                    _connection_fix(error, "visma.token_url", visma.token_url)
+                    or f"check visma.client_id {visma.client_id!r}, the secret {visma.client_secret_secret!r} "
                     "and visma.token_url",
                 ),
                 *(skipped(name, "no Visma.net token") for name in self._visma_dependent()),
@@ -175,7 +177,8 @@ class Preflight:
                 problem(
                     "Visma.net company and tenant",
                     error.message,
-                    f"visma.company_tenant_id {visma.company_tenant_id!r} must be the company tenant id "
+                    _connection_fix(error, "visma.base_url", visma.base_url)
+                    or f"visma.company_tenant_id {visma.company_tenant_id!r} must be the company tenant id "
                     "(not the customer tenant id), and the application needs the API User role",
                 )
             )
@@ -293,16 +296,49 @@ class Preflight:
             return problem(check, error.message, "see the message; the call is logged with its parameters")
 
 
+def _connection_fix(error: SyncError, setting: str, url: str) -> str | None:
+    """The fix when the call never reached the host (or the host did not answer): the address and
+    the network, naming the setting; None when the host answered (then the credentials are in doubt)."""
+    from severa_sync.errors import SeveraUnavailable, SeveraUnreachable
+    from severa_sync.targets.visma.wire import HostUnreachable, Unreached
+
+    host = network.host_of(url)
+    if isinstance(error, SeveraUnreachable | HostUnreachable):
+        return (
+            f"check {setting} ({host}): the host name does not resolve or nothing accepts connections "
+            "there; check the URL, DNS and the network/firewall from where this runs (the credentials "
+            "were not tried)"
+        )
+    if isinstance(error, SeveraUnavailable | Unreached):
+        return (
+            f"{host} did not answer in time or is in maintenance: run the check again later; if it "
+            f"persists, check {setting}, DNS and the network/firewall (the credentials were not tried)"
+        )
+    return None
+
+
 _SEVERA_DEPENDENT = ("Severa entity schema version", "Severa business unit", "Severa invoice statuses")
 
 
-def render(console: Console, config: TenantConfig, findings: list[Finding]) -> None:
-    table = Table(title=f"Preflight of tenant {config.tenant} (stage {config.stage})")
-    for column in ("check", "result", "found", "fix"):
-        table.add_column(column)
-    for finding in findings:
-        table.add_row(finding.check, finding.result, finding.detail, finding.fix)
-    console.print(table)
+def render(
+    console: Console,
+    config: TenantConfig,
+    findings: list[Finding],
+    *,
+    wide: bool = False,
+    as_json: bool = False,
+) -> None:
+    """The findings as ``console.print_table`` shows a table: wrapped, ``wide``, or JSON rows."""
+    print_table(
+        console,
+        f"Preflight of tenant {config.tenant} (stage {config.stage})",
+        ("check", "result", "found", "fix"),
+        [(f.check, f.result, f.detail, f.fix) for f in findings],
+        wide=wide,
+        as_json=as_json,
+    )
+    if as_json:
+        return
     problems = sum(not f.ok and f.checked for f in findings)
     unchecked = sum(not f.checked for f in findings)
     console.print(
@@ -328,7 +364,10 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     )
     # --stack: Secrets Manager in the stack's region, whatever the shell's default.
     region = {"AWS_REGION": stack.region, "AWS_DEFAULT_REGION": stack.region} if stack else {}
-    with patched_environ(region), readable_logs(console, zone=config.zone):
+    as_json = bool(option(args, "json"))
+    # --json: stdout is the JSON rows alone; the log lines (a client's retries) go to stderr.
+    logs = Console(stderr=True, highlight=False, markup=False) if as_json else console
+    with patched_environ(region), readable_logs(logs, zone=config.zone):
         findings = preflight.run()
-    render(console, config, findings)
+    render(console, config, findings, wide=bool(option(args, "wide")), as_json=as_json)
     return EXIT_FAILED if any(not f.ok for f in findings) else EXIT_OK

@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig, load_file
@@ -153,7 +152,7 @@ def cmd_state(args: argparse.Namespace, console: Console) -> int:
         if args.action == "list":
             return _state_list(console, args, store, tenant)
         if args.action == "halts":
-            return _state_halts(console, store, tenant)
+            return _state_halts(console, store, tenant, _table_style(args))
         if args.action == "rewind":
             return _state_rewind(console, args, store, tenant)
         if args.action == "clear-halt":
@@ -172,6 +171,7 @@ def cmd_state(args: argparse.Namespace, console: Console) -> int:
                 args.key,
                 export_prefix=config.export_prefix,
                 export_bucket=config.export_bucket,
+                **_table_style(args),
             )
         return _state_retry_set(console, store, tenant, args.data_type, _table_style(args))
 
@@ -224,17 +224,18 @@ def _table_style(args: argparse.Namespace) -> dict[str, bool]:
     return {"wide": bool(option(args, "wide")), "as_json": bool(option(args, "json"))}
 
 
-def _state_halts(console: Console, store: StateStore, tenant: str) -> int:
+def _state_halts(console: Console, store: StateStore, tenant: str, style: dict[str, bool]) -> int:
     halts = store.halts(tenant)
-    if not halts:
+    if not halts and not style["as_json"]:
         console.print(f"No halts: every data type of tenant {tenant} runs on its schedule.")
         return EXIT_OK
-    table = Table(title=f"Halts of tenant {tenant}")
-    for column in ("scope", "code", "since", "reason"):
-        table.add_column(column)
-    for halt in halts:
-        table.add_row(halt.data_type or "whole tenant", halt.code, format_watermark(halt.since), halt.reason)
-    console.print(table)
+    print_table(
+        console,
+        f"Halts of tenant {tenant}",
+        ("scope", "code", "since", "reason"),
+        [(h.data_type or "whole tenant", h.code, format_watermark(h.since), h.reason) for h in halts],
+        **style,
+    )
     return EXIT_OK
 
 

@@ -84,7 +84,7 @@ def _not_found(run: Run, item: RetryItem, evidence: str) -> None:
         run.log.warning(
             f"{run.label} {item.display_key} was not found in Severa {noted.not_found_count} times since "
             f"{format_watermark(first)} ({evidence}); dropped from the retry set. If it still exists in "
-            "Severa, set it to be transferred again there (docs/operations.md, retry set)",
+            "Severa, set it to be transferred again there (docs/operations.md#parked_record_dropped)",
             action="retry_dropped_not_found",
             record_key=item.key,
             display_key=item.display_key,

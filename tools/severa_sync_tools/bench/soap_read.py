@@ -75,7 +75,9 @@ def case_streaming(url: str, expected: int) -> Figures:
     from severa_sync.config import parse_config
     from severa_sync.severa.client import SeveraClient
 
-    config = parse_config({"severa": {"url": url, "max_response_bytes": BENCH_MAX_RESPONSE_BYTES}})
+    config = parse_config(
+        {"tenant": "bench", "severa": {"url": url, "max_response_bytes": BENCH_MAX_RESPONSE_BYTES}}
+    )
     client = SeveraClient(config, Secret(os.environ[KEY_VARIABLE]))
     client.build_envelope(OPERATION.qualified, startDateTime=_since(), options=0)  # zeep's service, once
     before = current_rss_mb()
