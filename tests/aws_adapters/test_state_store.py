@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from severa_sync.engine.ports import RunSummary, SourceRecord, Versions
+from severa_sync.engine.resume import FallbackProgress, RecentChanges, RetryDays, UnreadableResume
 from severa_sync.errors import ConfigError, TargetRejected
 from severa_sync.state import table as t
 from severa_sync.state.dynamodb import DynamoStateStore, StateStoreUnavailable
@@ -111,7 +112,7 @@ def test_unparsable_hand_typed_watermark_is_a_config_error_naming_it(
 
 
 def test_resume_window_and_attempts(store: DynamoStateStore) -> None:
-    resume = {"mode": "fallback", "cursor": "2026-11-01T00:00:00Z", "recent": ["a", "b"], "ratio": 0.5}
+    resume = FallbackProgress(cursor=datetime(2026, 11, 1, tzinfo=UTC)).stamped(None)
     assert store.save_resume(TENANT, "hour_entries", resume, expected_raw=None, window_seconds=86400)
     store.set_unavailable_attempts(TENANT, "hour_entries", 3)
     state = store.read_watermark(TENANT, "hour_entries")
@@ -123,12 +124,13 @@ def test_resume_window_and_attempts(store: DynamoStateStore) -> None:
     )
     # Advancing with a resume point keeps it; advancing without one drops it (it was for the old place).
     when = datetime(2026, 11, 2, tzinfo=UTC)
-    assert store.write_watermark(TENANT, "hour_entries", when, expected_raw=None, run_id="r", resume={"n": 1})
-    assert store.read_watermark(TENANT, "hour_entries").resume == {"n": 1}
+    recent = RecentChanges(recent={"a": "0123456789ab"})
+    assert store.write_watermark(TENANT, "hour_entries", when, expected_raw=None, run_id="r", resume=recent)
+    assert store.read_watermark(TENANT, "hour_entries").resume == recent
     raw = store.read_watermark(TENANT, "hour_entries").raw
     assert store.write_watermark(TENANT, "hour_entries", when, expected_raw=raw, run_id="r")
     assert store.read_watermark(TENANT, "hour_entries").resume is None
-    assert store.save_resume(TENANT, "hour_entries", {"x": 1}, expected_raw=raw)
+    assert store.save_resume(TENANT, "hour_entries", RetryDays(retry_days=[date(2026, 11, 3)]), expected_raw=raw)
     assert store.save_resume(TENANT, "hour_entries", None, expected_raw=raw)
     assert store.read_watermark(TENANT, "hour_entries").resume is None
     assert store.read_watermark(TENANT, "hour_entries").window_seconds == 86400
@@ -136,7 +138,8 @@ def test_resume_window_and_attempts(store: DynamoStateStore) -> None:
 
 def test_oversized_resume_is_refused(store: DynamoStateStore) -> None:
     with pytest.raises(StateStoreUnavailable, match="larger than"):
-        store.save_resume(TENANT, "accounts", {"recent": ["x" * 100] * 1000}, expected_raw=None)
+        big = RecentChanges(recent={f"{n:036d}": "x" * 12 for n in range(2000)})
+        store.save_resume(TENANT, "accounts", big, expected_raw=None)
 
 
 def test_a_resume_point_is_not_saved_over_a_rewind(store: DynamoStateStore) -> None:
@@ -146,8 +149,8 @@ def test_a_resume_point_is_not_saved_over_a_rewind(store: DynamoStateStore) -> N
     assert store.write_watermark(TENANT, "accounts", start, expected_raw=None, run_id="r")
     raw = store.read_watermark(TENANT, "accounts").raw
     store.rewind(TENANT, "accounts", start - timedelta(days=3), by="alice")
-    assert not store.save_resume(TENANT, "accounts", {"mode": "fallback"}, expected_raw=raw)
-    assert not store.save_resume(TENANT, "accounts", {"mode": "fallback"}, expected_raw=None)
+    assert not store.save_resume(TENANT, "accounts", FallbackProgress(), expected_raw=raw)
+    assert not store.save_resume(TENANT, "accounts", FallbackProgress(), expected_raw=None)
     after = store.read_watermark(TENANT, "accounts")
     assert after.resume is None and after.watermark == start - timedelta(days=3)
 
@@ -170,7 +173,7 @@ def test_rewind_is_unconditional_and_returns_the_old_value(store: DynamoStateSto
         datetime(2026, 11, 20, tzinfo=UTC),
         expected_raw=None,
         run_id="r1",
-        resume={"recent": ["a"]},
+        resume=RecentChanges(recent={"a": "0123456789ab"}),
     )
     read = store.read_watermark(TENANT, "accounts")
     old = store.rewind(TENANT, "accounts", datetime(2026, 11, 1, tzinfo=UTC), by="alice")
@@ -371,3 +374,29 @@ def test_access_errors_are_typed_with_the_call(dynamodb: Any, clock: Clock) -> N
     assert call.params == {"table": "no-such-table", "sk": "WATERMARK#accounts"} and call.status == 400
     assert "ResourceNotFoundException" in caught.value.message
     assert store.last_call() == call
+
+
+def test_the_stored_resume_map_is_what_operators_see_and_an_edited_one_is_unreadable(
+    store: DynamoStateStore, dynamodb: Any
+) -> None:
+    """The map in the console keeps its documented keys; a hand-edited one parses as unreadable."""
+    signpost = datetime(2026, 11, 5, 3, 0, tzinfo=UTC)
+    progress = FallbackProgress(signpost=signpost, cursor=datetime(2026, 11, 1, tzinfo=UTC)).stamped(None)
+    assert store.save_resume(TENANT, "hour_entries", progress, expected_raw=None)
+    stored = raw_item(dynamodb, "WATERMARK#hour_entries")["resume"]["M"]
+    assert stored == {
+        "mode": {"S": "fallback"},
+        "signpost": {"S": "2026-11-05T03:00:00Z"},
+        "cursor": {"S": "2026-11-01T00:00:00Z"},
+        "for_watermark": {"NULL": True},
+    }
+    assert store.read_watermark(TENANT, "hour_entries").resume == progress
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"TENANT#{TENANT}"}, "sk": {"S": "WATERMARK#hour_entries"}},
+        UpdateExpression="SET #r.#c = :bad",
+        ExpressionAttributeNames={"#r": "resume", "#c": "cursor"},
+        ExpressionAttributeValues={":bad": {"S": "yesterday"}},
+    )
+    unreadable = store.read_watermark(TENANT, "hour_entries").resume
+    assert isinstance(unreadable, UnreadableResume) and "cursor" in unreadable.problem

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from severa_sync.engine.engine import RunStatus
 from severa_sync.errors import SeveraResponseTooLarge
-from severa_sync.timeutil import format_watermark
+from severa_sync.timeutil import format_watermark, parse_watermark
 from tests.engine.conftest import NOW
 from tests.fakes import log_lines
 
@@ -179,7 +179,7 @@ def test_the_overlap_dedup_set_written_with_a_watermark_is_its_own(world):
     world.source.put("a", T)
     world.engine.run("accounts")
     stored = world.state.read_watermark("acme", "accounts")
-    assert stored.resume is not None and stored.resume["for_watermark"] == stored.raw
+    assert stored.resume is not None and stored.resume.for_watermark == stored.raw
 
 
 # --- class 8: the size limit never stops a type -----------------------------------------------
@@ -207,3 +207,18 @@ def test_a_range_window_that_cannot_shrink_is_read_past_the_limit(world):
     assert {f"n{i}" for i in range(12)} <= set(world.target.store)
     smallest = [w for w in world.source.reads if w.past_size_cap]
     assert smallest and all(w.end - w.start == timedelta(minutes=1) for w in smallest)
+
+
+def test_a_resume_point_edited_into_something_else_is_ignored_and_the_run_says_so(world, caplog):
+    """A hand edit that leaves no readable resume point: the run starts from the watermark."""
+    world.source.put("a", T)
+    world.engine.run("accounts")
+    item = world.state.items[("TENANT#acme", "WATERMARK#accounts")]
+    watermark = parse_watermark(item["watermark"])
+    item["resume"] = {"mode": "fallback", "cursor": "yesterday"}  # not a time: unreadable
+    world.source.fallback_reads.clear()
+    world.engine.run("accounts")
+    assert world.source.fallback_reads == []  # not resumed as a fallback ...
+    assert world.source.reads[-1].start == watermark - timedelta(minutes=2)  # ... read from the watermark
+    ignored = [r for r in caplog.records if getattr(r, "action", None) == "resume_ignored"]
+    assert ignored and "unreadable" in ignored[-1].getMessage()

@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from severa_sync.config import parse_config
 from severa_sync.engine.engine import RunStatus, SyncEngine
+from severa_sync.engine.resume import RetryDays
 from severa_sync.secrets import Secret
 from severa_sync.severa.client import SeveraClient
 from severa_sync.severa.source import SeveraSource
@@ -275,7 +276,7 @@ def test_a_day_over_the_size_cap_is_read_whole(sim: SeveraSimulator, aws: tuple[
     assert [c.params["startdate"] for c in sim.calls if c.params.get("startdate") == alone(big)] == [
         alone(big)
     ]
-    assert not (stack.state.read_watermark("acme", "hour_entries").resume or {}).get("retry_days")
+    assert not isinstance(stack.state.read_watermark("acme", "hour_entries").resume, RetryDays)
 
 
 def test_a_day_too_slow_even_alone_is_read_again_by_the_next_run(
@@ -300,8 +301,8 @@ def test_a_day_too_slow_even_alone_is_read_again_by_the_next_run(
     assert [a.kind for a in stack.alerts.sent] == ["day_unreadable"]
     assert small in {line["GUID"] for line in stack.files()[day(2).date().isoformat()]}
     assert big.date().isoformat() not in stack.files()
-    resume = stack.state.read_watermark("acme", "hour_entries").resume or {}
-    assert resume.get("retry_days") == [big.date().isoformat()]
+    resume = stack.state.read_watermark("acme", "hour_entries").resume
+    assert isinstance(resume, RetryDays) and resume.retry_days == [big.date()]
     # Once Severa answers in time, the next run exports the day.
     monkeypatch.setattr(source, "read_fallback", original)
     stack.target = S3ExportTarget(aws[0], stack.state, stack.config, clock=sim.now)

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from severa_sync.engine import watermark as wm
 from severa_sync.engine.days import DAY, day_of, day_window, reconcile_start
 from severa_sync.engine.ports import SourceRecord, Window, WindowedTarget
+from severa_sync.engine.resume import ImageProgress, RetryDays
 from severa_sync.engine.run import TOO_BIG, OutOfTime, Run
 from severa_sync.errors import DayUnreadable, SeveraError
-from severa_sync.timeutil import format_watermark, parse_watermark
+from severa_sync.timeutil import format_watermark
 
-MODE = "images"
 #: Past this many separate spans the plan becomes one span from the first to the last day: more
 #: days are read, the resume item stays small (a mass update touching scattered days).
 MAX_SPANS = 200
@@ -70,14 +69,6 @@ def drop_through(spans: list[Span], last: date) -> list[Span]:
     return out
 
 
-def spans_to_json(spans: list[Span]) -> list[list[str]]:
-    return [[a.isoformat(), b.isoformat()] for a, b in spans]
-
-
-def spans_from_json(value: Any) -> list[Span]:
-    return [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in value or []]
-
-
 class DayImages:
     def __init__(self, run: Run):
         self.run = run
@@ -93,11 +84,11 @@ class DayImages:
     # -- the run ----------------------------------------------------------------------------
     def __call__(self) -> None:
         run = self.run
-        resume = run.stored.resume or {}
-        if resume.get("mode") == MODE and resume.get("from") == run.stored.raw:
-            signpost = parse_watermark(resume["signpost"])
-            pending = spans_from_json(resume.get("pending"))
-            self.unreadable = [date.fromisoformat(d) for d in resume.get("unreadable", [])]
+        resume = run.stored.resume
+        if isinstance(resume, ImageProgress) and resume.from_ == run.stored.raw:
+            signpost = resume.signpost
+            pending = list(resume.pending)
+            self.unreadable = list(resume.unreadable)
             run.log.info(
                 f"Continuing the by-date read of {self.days(pending)} days of {run.noun_plural}",
                 action="images_resumed",
@@ -105,13 +96,13 @@ class DayImages:
             )
         else:
             signpost = run.signpost
-            pending = self.plan(signpost, [date.fromisoformat(d) for d in resume.get("retry_days", [])])
+            pending = self.plan(signpost, resume.retry_days if isinstance(resume, RetryDays) else [])
         self.read(pending, signpost)
         new = wm.since_watermark(
             run.current, signpost, signpost_at=signpost, skew=run.skew, has_change_time=False
         )
         retry = sorted(set(self.unreadable))
-        run.checkpoint(new, resume={"retry_days": [d.isoformat() for d in retry]} if retry else None)
+        run.checkpoint(new, resume=RetryDays(retry_days=retry) if retry else None)
         if retry:
             raise DayUnreadable(
                 f"{len(retry)} days of {run.noun_plural} ({', '.join(d.isoformat() for d in retry[:5])}"
@@ -252,15 +243,10 @@ class DayImages:
                 yield record
 
     def save(self, signpost: datetime, pending: list[Span]) -> None:
-        state: dict[str, Any] = {
-            "mode": MODE,
-            "from": self.run.stored.raw,
-            "signpost": format_watermark(signpost),
-            "pending": spans_to_json(pending),
-        }
-        if self.unreadable:
-            state["unreadable"] = [d.isoformat() for d in self.unreadable]
-        self.run.checkpoint(None, resume=state)
+        progress = ImageProgress(
+            from_=self.run.stored.raw, signpost=signpost, pending=pending, unreadable=self.unreadable
+        )
+        self.run.checkpoint(None, resume=progress)
 
 
 def run_day_images(run: Run) -> None:

@@ -11,10 +11,11 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from severa_sync.engine.resume import ResumePoint
 from severa_sync.errors import CallInfo, SyncError
 from severa_sync.registry import DataType
 
@@ -143,7 +144,7 @@ class WatermarkState:
     watermark: datetime | None
     raw: str | None  # the attribute exactly as stored, for the conditional write
     window_seconds: int | None = None  # window size that last worked (RANGE kinds)
-    resume: dict[str, Any] | None = None  # where a partial run stopped
+    resume: ResumePoint | None = None  # where a partial run stopped (engine/resume.py)
     unavailable_attempts: int = 0
 
 
@@ -216,7 +217,7 @@ class StateStore(Protocol):
         expected_raw: str | None,
         run_id: str,
         window_seconds: int | None = None,
-        resume: dict[str, Any] | None = None,
+        resume: ResumePoint | None = None,
     ) -> bool:
         """Conditional on the stored value still being ``expected_raw``; False when an operator
         changed it meanwhile (the hand-set value wins)."""
@@ -225,7 +226,7 @@ class StateStore(Protocol):
         self,
         tenant: str,
         data_type: str,
-        resume: dict[str, Any] | None,
+        resume: ResumePoint | None,
         *,
         expected_raw: str | None,
         window_seconds: int | None = None,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from itertools import islice
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from severa_sync.config import TenantConfig
 from severa_sync.engine import watermark as wm
@@ -26,6 +26,7 @@ from severa_sync.engine.ports import (
     WatermarkState,
     Window,
 )
+from severa_sync.engine.resume import FallbackProgress, RecentChanges, ResumePoint, UnreadableResume
 from severa_sync.engine.windows import larger, plan, smaller
 from severa_sync.errors import (
     ChangedDuringTransfer,
@@ -46,21 +47,28 @@ PER_RECORD_INFO_LIMIT = 50
 TOO_BIG = (SeveraResponseTooLarge, SeveraTimeout)
 
 
-def _stamped(resume: dict[str, Any] | None, watermark_raw: str | None) -> dict[str, Any] | None:
-    return None if resume is None else {**resume, "for_watermark": watermark_raw}
-
-
 def own_resume(stored: WatermarkState, log: RunLog) -> WatermarkState:
-    """``stored`` without a resume point that belongs to another watermark value: one edited by hand
-    in the console with ``resume`` left in place. The operator's value wins, and the run says so."""
+    """``stored`` without a resume point that is not this watermark's: one left in place when the
+    watermark was edited by hand in the console, or a map that is no resume point (edited by hand).
+    The operator's value wins, the run says so, and it starts from the watermark."""
     resume = stored.resume
-    if not resume or "for_watermark" not in resume or resume["for_watermark"] == stored.raw:
+    if resume is None:
+        return stored
+    if isinstance(resume, UnreadableResume):
+        log.warning(
+            f"The stored resume point is unreadable ({resume.problem}): ignoring it; the run starts "
+            "from the watermark",
+            action="resume_ignored",
+            watermark_new=stored.raw,
+        )
+        return replace(stored, resume=None)
+    if resume.belongs_to(stored.raw):
         return stored
     log.warning(
-        f"The stored resume point belongs to watermark {resume['for_watermark'] or 'not set'}, not to "
+        f"The stored resume point belongs to watermark {resume.for_watermark or 'not set'}, not to "
         f"{stored.raw or 'not set'} (changed by hand): ignoring it; the run starts from the watermark",
         action="resume_ignored",
-        watermark_old=resume["for_watermark"],
+        watermark_old=resume.for_watermark,
         watermark_new=stored.raw,
     )
     return replace(stored, resume=None)
@@ -139,7 +147,7 @@ class Run:
         self.unflushed: list[tuple[SourceRecord, bool, bool, str | None]] = []
         self.stored: WatermarkState = WatermarkState(None, None)  # as read at the start of the run
         self.current: datetime | None = None  # the watermark as this run last wrote it
-        self.current_resume: dict[str, Any] | None = None
+        self.current_resume: ResumePoint | None = None
         self.expected_raw: str | None = None
         self.window_seconds: int | None = None  # the window size to remember (set from the stored item)
         self.split = False
@@ -167,7 +175,7 @@ class Run:
         day = self.config.type_settings(self.dt.name).backfill_from
         return datetime.combine(day, time(0), tzinfo=self.config.zone).astimezone(UTC)
 
-    def checkpoint(self, new: datetime | None, *, resume: dict[str, Any] | None = None) -> None:
+    def checkpoint(self, new: datetime | None, *, resume: ResumePoint | None = None) -> None:
         """Write the watermark (``new`` None: only the resume point) conditionally on the value this
         run last saw. An operator's edit meanwhile wins: the run logs that it kept it and ends.
 
@@ -176,14 +184,14 @@ class Run:
         self.keep_lock()
         old_raw = self.expected_raw
         if new is None:
-            stamped = _stamped(resume, old_raw)
+            stamped = None if resume is None else resume.stamped(old_raw)
             if not self.state.save_resume(
                 self.tenant, self.dt.name, stamped, expected_raw=old_raw, window_seconds=self.window_seconds
             ):
                 self.kept_hand_edit(old_raw, "the resume point")
             self.current_resume = stamped
             return
-        stamped = _stamped(resume, format_watermark(new))
+        stamped = None if resume is None else resume.stamped(format_watermark(new))
         if old_raw is not None and parse_watermark(old_raw) == new and stamped == self.current_resume:
             return
         written = self.state.write_watermark(
@@ -408,15 +416,18 @@ class Run:
 
     # -- read strategies -----------------------------------------------------------------------
     def run_since(self) -> None:
-        resume = self.stored.resume or {}
+        resume = self.stored.resume
         start = self.stored.watermark
-        if resume.get("mode") == "fallback" or (start is None and self.dt.fallback_windows):
+        if isinstance(resume, FallbackProgress):
             self.run_fallback(resume)
+            return
+        if start is None and self.dt.fallback_windows:
+            self.run_fallback(FallbackProgress())
             return
         since = self.since()
         what = f"{self.noun_plural} changed since {format_watermark(since)}"
         self.log.info(f"Getting {what}", action="read_started", since=format_watermark(since))
-        overlap = wm.OverlapFilter((resume.get("recent") or {}) if start else {})
+        overlap = wm.OverlapFilter(resume.recent if isinstance(resume, RecentChanges) and start else {})
         self.recent = wm.RecentChanges(
             overlap=self.overlap, cap=self.signpost - self.skew, limit=self.config.engine.overlap_dedup_limit
         )
@@ -433,7 +444,7 @@ class Run:
                 action="fallback_used",
                 error_code=error.code,
             )
-            self.run_fallback({"mode": "fallback"})
+            self.run_fallback(FallbackProgress())
             return
         self.flush(None)
         new = wm.since_watermark(
@@ -444,17 +455,17 @@ class Run:
             has_change_time=self.dt.has_change_time,
         )
         recent = self.recent.remember(new) if self.recent is not None else {}
-        self.checkpoint(new, resume={"recent": recent} if recent else None)
+        self.checkpoint(new, resume=RecentChanges(recent=recent) if recent else None)
 
-    def run_fallback(self, resume: dict[str, Any]) -> None:
+    def run_fallback(self, resume: FallbackProgress) -> None:
         """The paged or ranged alternative; resumable, and the watermark moves only at its end."""
-        signpost = parse_watermark(resume["signpost"]) if "signpost" in resume else self.signpost
-        state = {"mode": "fallback", "signpost": format_watermark(signpost)}
+        signpost = resume.signpost or self.signpost
+        state = FallbackProgress(signpost=signpost)
         self.log.info(
             f"Reading all {self.noun_plural} with {self.dt.fallback_operation}", action="fallback_read"
         )
         if self.dt.fallback_windows:
-            cursor = parse_watermark(resume["cursor"]) if "cursor" in resume else self.backfill_start()
+            cursor = resume.cursor or self.backfill_start()
 
             def read(window: Window) -> Iterator[SourceRecord]:
                 return self.source.read_fallback(self.dt, window)
@@ -465,8 +476,8 @@ class Run:
                 # Records dated ahead: one window, usually almost empty (it shrinks if too big).
                 spans.append((max(cursor, present), present + self.dt.lookahead, self.dt.lookahead))
             for start, end, size in spans:
-                for window in self.windows(start, end, size, read, state):
-                    state["cursor"] = format_watermark(window.end or signpost)
+                for _ in self.windows(start, end, size, read, state):
+                    pass  # each window is delivered, flushed and its cursor saved by windows()
         else:
             try:
                 self.process(self.source.read_fallback(self.dt, Window(self.since())))
@@ -539,10 +550,10 @@ class Run:
 
         return read
 
-    def save_cursor(self, resume: dict[str, Any] | None, cursor: datetime) -> None:
+    def save_cursor(self, resume: FallbackProgress | None, cursor: datetime) -> None:
         """A resumable read (the date-windowed fallback) remembers where the next one starts."""
         if resume is not None:
-            self.checkpoint(None, resume={**resume, "cursor": format_watermark(cursor)})
+            self.checkpoint(None, resume=FallbackProgress(signpost=resume.signpost, cursor=cursor))
 
     def windows(
         self,
@@ -550,7 +561,7 @@ class Run:
         end: datetime,
         size: timedelta,
         read: Callable[[Window], Iterator[SourceRecord]],
-        resume: dict[str, Any] | None,
+        resume: FallbackProgress | None,
     ) -> Iterator[Window]:
         """Yield each window after its records are delivered and flushed, shrinking on size/time."""
         zone = self.config.zone if self.dt.align_weeks else None

@@ -24,6 +24,7 @@ from severa_sync.engine.ports import (
     Versions,
     WatermarkState,
 )
+from severa_sync.engine.resume import ResumePoint, parse_resume
 from severa_sync.errors import CallInfo, ConfigError, SyncError
 from severa_sync.redaction import redact_and_cut
 from severa_sync.state import table as t
@@ -118,7 +119,7 @@ class DynamoStateStore:
             watermark=watermark,
             raw=raw,
             window_seconds=self._int(tenant, sk, item, "window_seconds"),
-            resume=resume if isinstance(resume, dict) else None,
+            resume=parse_resume(resume) if isinstance(resume, dict) else None,
             unavailable_attempts=self._int(tenant, sk, item, "unavailable_attempts") or 0,
         )
 
@@ -131,7 +132,7 @@ class DynamoStateStore:
         expected_raw: str | None,
         run_id: str,
         window_seconds: int | None = None,
-        resume: dict[str, Any] | None = None,
+        resume: ResumePoint | None = None,
     ) -> bool:
         """Advance the watermark unless someone changed it since it was read (then False).
 
@@ -146,7 +147,7 @@ class DynamoStateStore:
         if window_seconds is not None:
             set_["window_seconds"] = window_seconds
         if resume is not None:
-            set_["resume"] = _bounded_map(resume, "resume point")
+            set_["resume"] = _bounded_map(resume.to_item(), "resume point")
         if expected_raw is None:
             condition, values = "attribute_not_exists(#watermark)", {}
         else:
@@ -168,7 +169,7 @@ class DynamoStateStore:
         self,
         tenant: str,
         data_type: str,
-        resume: dict[str, Any] | None,
+        resume: ResumePoint | None,
         *,
         expected_raw: str | None,
         window_seconds: int | None = None,
@@ -177,7 +178,7 @@ class DynamoStateStore:
         a resume point belongs to one watermark, and an operator's rewind must not get it back."""
         set_: dict[str, Any] = {"data_type": data_type}
         if resume is not None:
-            set_["resume"] = _bounded_map(resume, "resume point")
+            set_["resume"] = _bounded_map(resume.to_item(), "resume point")
         if window_seconds is not None:
             set_["window_seconds"] = window_seconds
         remove = () if resume is not None else ("resume",)

@@ -22,6 +22,7 @@ from severa_sync.engine.ports import (
     Versions,
     WatermarkState,
 )
+from severa_sync.engine.resume import ResumePoint, parse_resume
 from severa_sync.errors import ConfigError, SyncError
 from severa_sync.redaction import redact_and_cut
 from severa_sync.timeutil import format_watermark, parse_watermark, utcnow
@@ -78,7 +79,7 @@ class MemoryStateStore:
             value,
             raw,
             item.get("window_seconds"),
-            item.get("resume"),
+            parse_resume(item.get("resume")),
             int(item.get("unavailable_attempts", 0)),
         )
 
@@ -91,7 +92,7 @@ class MemoryStateStore:
         expected_raw: str | None,
         run_id: str,
         window_seconds: int | None = None,
-        resume: dict[str, Any] | None = None,
+        resume: ResumePoint | None = None,
     ) -> bool:
         with self._lock:
             item = self._get(tenant, f"WATERMARK#{data_type}") or {}
@@ -106,7 +107,7 @@ class MemoryStateStore:
                 updated_at=format_watermark(utcnow()),
                 updated_by=f"run:{run_id}",
                 window_seconds=window_seconds,
-                resume=resume,
+                resume=None if resume is None else resume.to_item(),
             )
             return True
 
@@ -114,7 +115,7 @@ class MemoryStateStore:
         self,
         tenant: str,
         data_type: str,
-        resume: dict[str, Any] | None,
+        resume: ResumePoint | None,
         *,
         expected_raw: str | None,
         window_seconds: int | None = None,
@@ -125,7 +126,12 @@ class MemoryStateStore:
                 return False
             kept = {} if window_seconds is None else {"window_seconds": window_seconds}
             self._put(
-                tenant, f"WATERMARK#{data_type}", tenant=tenant, data_type=data_type, resume=resume, **kept
+                tenant,
+                f"WATERMARK#{data_type}",
+                tenant=tenant,
+                data_type=data_type,
+                resume=None if resume is None else resume.to_item(),
+                **kept,
             )
             return True
 
