@@ -18,6 +18,7 @@ from datetime import datetime
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.engine import watermark as wm
+from severa_sync.engine.context import HandEdited, OutOfTime, counted, plural
 from severa_sync.engine.lease import Lease, LockBusy
 from severa_sync.engine.parked import DROPPED_ALERT, dropped_alert_summary
 from severa_sync.engine.ports import (
@@ -31,7 +32,9 @@ from severa_sync.engine.ports import (
     Target,
     Versions,
 )
-from severa_sync.engine.run import HandEdited, OutOfTime, Run, counted, own_resume, plural, run_by_kind
+from severa_sync.engine.progress import own_resume
+from severa_sync.engine.reads import run_by_kind
+from severa_sync.engine.run import Run
 from severa_sync.errors import (
     Disposition,
     SchemaVersionChanged,
@@ -232,10 +235,9 @@ class SyncEngine:
                 run_id=run_id,
                 signpost=signpost,
                 remaining_seconds=remaining,
+                stored=stored,
+                keep_lock=lease.keep,
             )
-            run.stored, run.expected_raw, run.current = stored, stored.raw, stored.watermark
-            run.current_resume, run.window_seconds = stored.resume, stored.window_seconds
-            run.keep_lock = lease.keep
             log.info(
                 f"Watermark {stored.raw or 'not set (first run)'}; signpost {format_watermark(signpost)}",
                 action="run_planned",
@@ -358,7 +360,7 @@ class SyncEngine:
     ) -> RunResult:
         counts = run.counts if run else None
         finished = self.clock()
-        watermark = run.expected_raw if run else None
+        watermark = run.progress.expected_raw if run else None
         if status is RunStatus.SUCCEEDED and counts and counts.failed:
             status = RunStatus.SUCCEEDED_WITH_ERRORS
         result = RunResult(
@@ -403,10 +405,10 @@ class SyncEngine:
                 )
         if run is not None and result.failed:
             self._alert_new_record_errors(log, dt, run)
-        if run is not None and run.dropped_not_found:
-            summary = dropped_alert_summary(run.dropped_not_found, plural(dt.noun))
+        if run is not None and run.records.dropped_not_found:
+            summary = dropped_alert_summary(run.records.dropped_not_found, plural(dt.noun))
             self._alert(log, DROPPED_ALERT, dt, run_id, summary)
-        lag = (finished - run.current).total_seconds() if run and run.current else None
+        lag = (finished - run.progress.current).total_seconds() if run and run.progress.current else None
         self.telemetry.emit(
             RunMetrics(
                 dt.name,
@@ -420,14 +422,14 @@ class SyncEngine:
                 result.dropped_overlap,
             )
         )
-        if run is not None and run.expected_raw != run.stored.raw:
+        if run is not None and run.progress.expected_raw != run.progress.stored.raw:
             # One line per run at INFO; each checkpoint's own line is DEBUG (see Run.checkpoint).
             log.info(
-                f"Watermark advanced from {run.stored.raw or 'not set'} to {run.expected_raw}",
+                f"Watermark advanced from {run.progress.stored.raw or 'not set'} to {run.progress.expected_raw}",
                 action="watermark_advanced",
-                watermark_old=run.stored.raw,
-                watermark_new=run.expected_raw,
-                checkpoints=run.checkpoints,
+                watermark_old=run.progress.stored.raw,
+                watermark_new=run.progress.expected_raw,
+                checkpoints=run.progress.writes,
             )
         log.info(
             f"{dt.noun} transfer ended" + _outcome(status, result.failed),

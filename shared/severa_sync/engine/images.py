@@ -24,10 +24,11 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 from severa_sync.engine import watermark as wm
+from severa_sync.engine.context import TOO_BIG, OutOfTime
 from severa_sync.engine.days import DAY, day_of, day_window, reconcile_start
 from severa_sync.engine.ports import SourceRecord, Window, WindowedTarget
 from severa_sync.engine.resume import ImageProgress, RetryDays
-from severa_sync.engine.run import TOO_BIG, OutOfTime, Run
+from severa_sync.engine.run import Run
 from severa_sync.errors import DayUnreadable, SeveraError
 from severa_sync.timeutil import format_watermark
 
@@ -84,8 +85,8 @@ class DayImages:
     # -- the run ----------------------------------------------------------------------------
     def __call__(self) -> None:
         run = self.run
-        resume = run.stored.resume
-        if isinstance(resume, ImageProgress) and resume.from_ == run.stored.raw:
+        resume = run.progress.stored.resume
+        if isinstance(resume, ImageProgress) and resume.from_ == run.progress.stored.raw:
             signpost = resume.signpost
             pending = list(resume.pending)
             self.unreadable = list(resume.unreadable)
@@ -99,10 +100,10 @@ class DayImages:
             pending = self.plan(signpost, resume.retry_days if isinstance(resume, RetryDays) else [])
         self.read(pending, signpost)
         new = wm.since_watermark(
-            run.current, signpost, signpost_at=signpost, skew=run.skew, has_change_time=False
+            run.progress.current, signpost, signpost_at=signpost, skew=run.skew, has_change_time=False
         )
         retry = sorted(set(self.unreadable))
-        run.checkpoint(new, resume=RetryDays(retry_days=retry) if retry else None)
+        run.progress.checkpoint(new, resume=RetryDays(retry_days=retry) if retry else None)
         if retry:
             raise DayUnreadable(
                 f"{len(retry)} days of {run.noun_plural} ({', '.join(d.isoformat() for d in retry[:5])}"
@@ -122,7 +123,7 @@ class DayImages:
         today = (signpost - run.skew).astimezone(self.zone).date()
         last = today + timedelta(days=self.ahead)
         pending = [(reconcile_start(today, self.months), last)]
-        touched = self.touched_days() if run.stored.watermark is not None else None
+        touched = self.touched_days() if run.progress.stored.watermark is not None else None
         if touched is None:  # first run, or the changes cannot be listed: every day from the backfill
             pending = add_span(pending, min(self.backfill, last), last)
         else:
@@ -143,7 +144,7 @@ class DayImages:
     def touched_days(self) -> set[date] | None:
         """The days of the entries changed since the watermark (None: too many to list)."""
         run = self.run
-        since = run.since()
+        since = run.since(run.progress.stored.watermark)
         what = f"{run.noun_plural} changed since {format_watermark(since)}"
         run.log.info(f"Getting the days of {what}", action="read_started", since=format_watermark(since))
         days: set[date] = set()
@@ -192,7 +193,7 @@ class DayImages:
             except TOO_BIG as error:
                 if last > first:  # the ladder: a week, then one day
                     small, small_until = (7 if (last - first).days + 1 > 7 else 1), last
-                    run.split = True
+                    run.progress.split = True
                     run.log.warning(
                         f"Days {first.isoformat()} to {last.isoformat()} were too big or too slow "
                         f"({error.code}); reading them {small} day{'s' if small > 1 else ''} at a time",
@@ -232,8 +233,8 @@ class DayImages:
             if narrow
             else Window(window.start - MARGIN, end + MARGIN)
         )
-        run.process(self.within(run.source.read_fallback(self.dt, asked), first, last))
-        run.flush(window)  # records are "processed correctly" once written
+        run.records.process(self.within(run.source.read_fallback(self.dt, asked), first, last))
+        run.records.flush(window)  # records are "processed correctly" once written
 
     def within(self, records: Iterator[SourceRecord], first: date, last: date) -> Iterator[SourceRecord]:
         """The window's own days; an entry without a usable date goes on (the target parks it)."""
@@ -244,9 +245,9 @@ class DayImages:
 
     def save(self, signpost: datetime, pending: list[Span]) -> None:
         progress = ImageProgress(
-            from_=self.run.stored.raw, signpost=signpost, pending=pending, unreadable=self.unreadable
+            from_=self.run.progress.stored.raw, signpost=signpost, pending=pending, unreadable=self.unreadable
         )
-        self.run.checkpoint(None, resume=progress)
+        self.run.progress.checkpoint(None, resume=progress)
 
 
 def run_day_images(run: Run) -> None:

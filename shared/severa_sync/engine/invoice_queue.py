@@ -17,13 +17,10 @@ server ignoring ``maxInvoices``) ends the drain rather than loop; the next run r
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from severa_sync.engine.ports import SourceRecord
+from severa_sync.engine.run import Run
 from severa_sync.errors import SeveraResponseTooLarge, SeveraTimeout
-
-if TYPE_CHECKING:
-    from severa_sync.engine.run import Run
 
 
 class _Page:
@@ -48,7 +45,7 @@ def drain_queue(run: Run) -> None:
     """Deliver every invoice waiting in the source status (``OutOfTime`` ends it early: the queue
     itself is the checkpoint, the next invocation goes on where this one stopped)."""
     page_size = run.config.invoices.queue_page_size
-    seen = run.queue_handled
+    seen = run.records.queue_handled
     status = run.config.invoices.source_status
     run.log.info(
         f'Getting "{status}" invoices (the queue, up to {page_size} per call)',
@@ -57,11 +54,11 @@ def drain_queue(run: Run) -> None:
     )
     past_size_cap = False
     while True:
-        limit = page_size + len(run.parked_keys)
+        limit = page_size + len(run.records.parked_keys)
         try:
             waiting = run.source.read_waiting(run.dt, limit, past_size_cap=past_size_cap)
-            page = _Page(waiting, seen, run.parked_keys)
-            run.process(page)
+            page = _Page(waiting, seen, run.records.parked_keys)
+            run.records.process(page)
         except SeveraResponseTooLarge as error:
             if past_size_cap:
                 raise
@@ -86,7 +83,7 @@ def drain_queue(run: Run) -> None:
                 page_size=page_size,
             )
             continue
-        run.flush(None)
+        run.records.flush(None)
         if page.returned < limit:
             run.log.info(
                 f'The "{status}" queue is empty of invoices to transfer ({len(seen)} read from it)',

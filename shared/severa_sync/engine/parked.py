@@ -11,21 +11,34 @@ line and a ``parked_record_dropped`` alert, so a person looks at it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import timedelta
 
+from severa_sync.engine.context import counted
 from severa_sync.engine.ports import Found, RetryItem, SourceRecord
+from severa_sync.engine.run import Run
 from severa_sync.errors import Disposition, SyncError
 from severa_sync.timeutil import format_watermark
-
-if TYPE_CHECKING:
-    from severa_sync.engine.run import Run
 
 #: Not found by any key over at least this long (the first not-found to the latest) ...
 DROP_AFTER = timedelta(days=1)
 #: ... and at least this many times in a row, before a parked record is dropped.
 DROP_MIN_NOT_FOUND = 2
 DROPPED_ALERT = "parked_record_dropped"
+
+
+def retry_parked(run: Run) -> None:
+    """The retry set first: each parked record is read again and delivered, settled or kept."""
+    items = run.state.parked(run.tenant, run.dt.name)
+    run.records.parked_keys = {item.key for item in items}
+    if not items or run.dt.by_key is None:
+        return
+    run.log.info(
+        f"Retrying {counted(len(items), run.dt.noun)} parked by earlier runs",
+        action="retry_set",
+        count=len(items),
+    )
+    # By GUID, then by another key; a NotFound alone never drops a record.
+    retry_parked_items(run, items)
 
 
 def retry_parked_items(run: Run, items: Sequence[RetryItem]) -> None:
@@ -70,13 +83,13 @@ def retry_parked_items(run: Run, items: Sequence[RetryItem]) -> None:
             )
         else:
             _not_found(run, item, lookup.evidence)
-    run.process(pending)
+    run.records.process(pending)
 
 
 def _not_found(run: Run, item: RetryItem, evidence: str) -> None:
     noted = run.state.note_not_found(run.tenant, run.dt.name, item.key, run.signpost)
     if noted is None:  # unparked meanwhile (an operator, a concurrent run): nothing to keep
-        run.parked_keys.discard(item.key)
+        run.records.parked_keys.discard(item.key)
         return
     first = noted.first_not_found_at or run.signpost
     missing_for = run.signpost - first
@@ -92,7 +105,7 @@ def _not_found(run: Run, item: RetryItem, evidence: str) -> None:
             first_not_found_at=format_watermark(first),
         )
         _unpark(run, item)
-        run.dropped_not_found += 1
+        run.records.dropped_not_found += 1
         return
     run.log.warning(
         f"{run.label} {item.display_key} was not found in Severa ({evidence}); it stays in the retry set "
@@ -106,14 +119,9 @@ def _not_found(run: Run, item: RetryItem, evidence: str) -> None:
     )
 
 
-def unconfirmed(record: SourceRecord, at: datetime) -> RetryItem:
-    """A record just delivered, to be read again the way parked ones are (by GUID, then number)."""
-    return RetryItem(record.key, record.display_key, 0, "", "", at)
-
-
 def _unpark(run: Run, item: RetryItem) -> None:
     run.state.unpark(run.tenant, run.dt.name, item.key)
-    run.parked_keys.discard(item.key)
+    run.records.parked_keys.discard(item.key)
 
 
 def dropped_alert_summary(count: int, noun_plural: str) -> str:

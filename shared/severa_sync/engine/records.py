@@ -1,0 +1,232 @@
+"""The records of one run: batches, delivery to the target, acknowledgement in Severa, parking.
+
+Counts go to the run's ``Counters``; a record leaves the retry set once it is written (for a target
+that buffers, once ``flush`` wrote it). Nothing here decides what is read: the strategies do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from itertools import islice
+
+from severa_sync.engine import watermark as wm
+from severa_sync.engine.context import OutOfTime, RunContext, counted
+from severa_sync.engine.ports import Found, RetryItem, SourceRecord, Window
+from severa_sync.errors import (
+    ChangedDuringTransfer,
+    Disposition,
+    InvoiceNotConfirmed,
+    SyncError,
+    TimeBudgetSpent,
+)
+
+#: Batches at most this big are logged record by record at INFO, like Severa's invoice example;
+#: bigger ones (mass updates) get one progress line per batch.
+PER_RECORD_INFO_LIMIT = 50
+
+
+def unconfirmed(record: SourceRecord, at: datetime) -> RetryItem:
+    """A record just delivered, to be read again the way parked ones are (by GUID, then number)."""
+    return RetryItem(record.key, record.display_key, 0, "", "", at)
+
+
+class RecordFlow:
+    def __init__(self, run: RunContext):
+        self._run = run
+        self.counts = run.counts
+        #: Keys in the retry set (read at the start; records leave it as they are written).
+        self.parked_keys: set[str] = set()
+        self.dropped_not_found = 0  # parked records dropped after a day of not-founds (one alert)
+        self.queue_handled: set[str] = set()  # keys the queue read passed on this run
+        #: Records (key -> content hash) whose batch was handled in the window being read; what a
+        #: window that fails partway handled is not read a second time from its smaller windows.
+        #: None where no smaller window exists (memory stays flat for a whole-answer read).
+        self.window_handled: dict[str, str] | None = None
+        #: A target that only buffers in deliver() (S3): records are "processed correctly", and
+        #: leave the retry set, once flush() wrote them. (record, unchanged, each, target key)
+        self.buffered = bool(getattr(run.target, "buffers_until_flush", False))
+        self.unflushed: list[tuple[SourceRecord, bool, bool, str | None]] = []
+        #: Collected during a SINCE read for the next run's overlap filter (None otherwise).
+        self.recent: wm.RecentChanges | None = None
+
+    def process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None = None) -> None:
+        """Deliver ``records`` in batches; stops between batches when time runs out.
+
+        An adapter that refuses a call because the Lambda's time is nearly up (``TimeBudgetSpent``,
+        possibly in the middle of a batch) ends the read the same way: nothing after the last
+        checkpoint counts as done, so the next invocation reads it again.
+        """
+        try:
+            self._process(records, overlap)
+        except TimeBudgetSpent as spent:
+            self._run.log.info(f"Stopping early: {spent.message}", action="time_budget_spent")
+            raise OutOfTime from None
+
+    def _process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None) -> None:
+        iterator = iter(records)
+        batch_size = self._run.config.engine.batch_size
+        while True:
+            batch = list(islice(iterator, batch_size))
+            if not batch:
+                return
+            self.counts.fetched += len(batch)
+            undecodable = [(r, r.error) for r in batch if r.error is not None]
+            if undecodable:  # parked alone under their GUID; the rest of the answer goes on
+                batch = [r for r in batch if r.error is None]
+                for record, error in undecodable:
+                    self.fail(record, error)
+            for record in batch:
+                if record.changed_at is not None and (
+                    self.counts.max_change is None or record.changed_at > self.counts.max_change
+                ):
+                    self.counts.max_change = record.changed_at
+            fresh = [r for r in batch if overlap is None or not overlap.is_repeat(r)]
+            self.counts.dropped_overlap += len(batch) - len(fresh)
+            if self.recent is not None:
+                for record in batch:
+                    self.recent.add(record)
+            if fresh:
+                self.deliver(fresh)
+            if self.window_handled is not None:
+                self.window_handled.update((r.key, r.content_hash) for r in batch)
+            self._run.keep_lock()
+            if self._run.out_of_time():
+                raise OutOfTime
+
+    def deliver(self, batch: list[SourceRecord]) -> None:
+        each = len(batch) <= PER_RECORD_INFO_LIMIT
+        self._run.log.info(
+            f"{counted(len(batch), self._run.dt.noun)} found, starting to process {self._run.noun_plural}",
+            action="batch_started",
+            count=len(batch),
+        )
+        delivery = self._run.target.deliver(self._run.dt, batch)
+        failed = {record.key: error for record, error in delivery.failed}
+        skipped = {record.key for record in delivery.skipped}
+        done = skipped | {record.key for record in delivery.delivered}
+        # One line per record in the order Severa returned them, as in Severa's own example log.
+        for record in batch:
+            if record.key in failed:
+                self.fail(record, failed[record.key])
+            elif record.key in done:
+                target_key = delivery.target_keys.get(record.key)
+                self.delivered(record, unchanged=record.key in skipped, each=each, target_key=target_key)
+        if not each:
+            self._run.log.info(
+                f"{self.counts.delivered + self.counts.skipped} {self._run.noun_plural} processed so far",
+                action="progress",
+                delivered=self.counts.delivered,
+                skipped=self.counts.skipped,
+                failed=self.counts.failed,
+            )
+
+    def delivered(
+        self, record: SourceRecord, *, unchanged: bool, each: bool, target_key: str | None = None
+    ) -> None:
+        try:
+            self.check_unchanged(record)
+            new_status = self._run.source.acknowledge(self._run.dt, record)
+        except SyncError as error:
+            if error.disposition is not Disposition.PER_RECORD:
+                raise
+            self.fail(record, error)
+            return
+        if unchanged:
+            self.counts.skipped += 1
+        else:
+            self.counts.delivered += 1
+        if self.buffered:
+            self.unflushed.append((record, unchanged, each, target_key))
+        else:
+            self.written(record, unchanged=unchanged, each=each, target_key=target_key)
+        if new_status is not None:
+            self._run.log.info(
+                f'Status of {self._run.label.lower()} {record.display_key} was updated to "{new_status}" status',
+                action="record_acknowledged",
+                record_key=record.key,
+                display_key=record.display_key,
+            )
+
+    def flush(self, window: Window | None) -> None:
+        """Have the target write what it buffered; then the records it wrote are done."""
+        self._run.target.flush(self._run.dt, window)
+        pending, self.unflushed = self.unflushed, []
+        for record, unchanged, each, target_key in pending:
+            self.written(record, unchanged=unchanged, each=each, target_key=target_key)
+
+    def written(self, record: SourceRecord, *, unchanged: bool, each: bool, target_key: str | None) -> None:
+        line = f"{self._run.label} {record.display_key} was processed correctly" + (
+            " (unchanged since the last delivery)" if unchanged else ""
+        )
+        (self._run.log.info if each else self._run.log.debug)(
+            line,
+            action="record_delivered",
+            record_key=record.key,
+            display_key=record.display_key,
+            **({"target_key": target_key} if target_key else {}),
+        )
+        if record.key in self.parked_keys:
+            self._run.state.unpark(self._run.tenant, self._run.dt.name, record.key)
+            self.parked_keys.discard(record.key)
+
+    def check_unchanged(self, record: SourceRecord) -> None:
+        """Records that wait in a status (invoices), as declared: re-read before marking transferred,
+        so an edit made in Severa while the record was on its way is never covered by the new status
+        (one extra call per record)."""
+        queue = self._run.dt.status_queue
+        if queue is None or not queue.reread_before_marking or self._run.dt.by_key is None:
+            return
+        noun = self._run.dt.noun.lower()
+        lookup = self._run.source.look_up_parked(self._run.dt, unconfirmed(record, self._run.signpost))
+        if lookup.found in (Found.NOT_FOUND, Found.CONFLICT):
+            # No evidence either way (Severa answers NotFound during GUID incidents): not marked
+            # now, parked, and confirmed by the next run's re-read (engine/parked.py).
+            raise InvoiceNotConfirmed(
+                f"{noun} {record.display_key} could not be read again from Severa to confirm it is "
+                f"unchanged ({lookup.evidence}); Visma.net has it, and it is marked transferred once "
+                "Severa answers for it again",
+                call=self._run.source.last_call(),
+            )
+        current = lookup.record if lookup.found is Found.PENDING else None
+        if current is None:
+            # Its status changed by hand (e.g. back to draft to edit it): the Severa invoice is no
+            # longer the one written to Visma.net, so it is not marked.
+            raise ChangedDuringTransfer(
+                f"{noun} {record.display_key} left the status "
+                f'"{self._run.config.invoices.source_status}" in Severa (or was deleted) while it was being '
+                "transferred; Visma.net has the version read at the start of this run, and the Severa "
+                f"{noun} is not marked transferred. Review both",
+                call=self._run.source.last_call(),
+            )
+        if current.content_hash != record.content_hash:
+            raise ChangedDuringTransfer(
+                f"{noun} {record.display_key} changed in Severa while it was being transferred; Visma.net "
+                "has the version read at the start of this run. It stays in the retry set for review",
+                call=self._run.source.last_call(),
+            )
+
+    def fail(self, record: SourceRecord, error: SyncError) -> None:
+        self.counts.failed += 1
+        self._run.state.park(self._run.tenant, self._run.dt.name, record, error)
+        self.parked_keys.add(record.key)
+        self._run.log.error(
+            f"{self._run.label} {record.display_key} ERROR: unable to process {self._run.dt.noun.lower()}. "
+            f"Error message: {error.message}",
+            error,
+            # This record's own call, or none: the target's last call may belong to another record.
+            previous_call=error.call,
+            action="record_failed",
+            record_key=record.key,
+            display_key=record.display_key,
+        )
+
+    # -- retry set -----------------------------------------------------------------------------
+
+
+def not_again(records: Iterable[SourceRecord], handled: dict[str, str]) -> Iterator[SourceRecord]:
+    """``records`` without those already handled this run with the same content (a record changed
+    since is new again). Not counted as fetched: they were, by the window that failed."""
+    for record in records:
+        if handled.get(record.key) != record.content_hash:
+            yield record
