@@ -150,6 +150,18 @@ def test_the_generator_follows_the_declarations() -> None:
     assert [r["Fn::Sub"].rsplit("}-", 1)[1] for r in invoke["Resource"]] == [
         dt.name.replace("_", "-") for dt in types
     ]
+    body = json.loads(
+        render_sub(
+            resources["Dashboard"]["Properties"]["DashboardBody"],
+            {"AWS::Region": "eu-west-1", "AWS::StackName": "stack", "RetryStateMachine": "arn:sm"},
+        )
+    )
+    for widget in body["widgets"]:
+        labels = [m[-1]["label"] for m in widget["properties"]["metrics"]]
+        if widget["properties"]["title"] == "Errors":
+            assert labels == [f"{dt.name} errors" for dt in types] + ["retry machine failed"]
+        else:
+            assert labels == [dt.name for dt in types], widget["properties"]["title"]
 
 
 def test_generator_refuses_a_template_without_its_regions() -> None:

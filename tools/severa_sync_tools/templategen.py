@@ -299,9 +299,82 @@ REGIONS: dict[str, tuple[Callable[[DataType], str], str]] = {
 }
 
 
-def render_region(name: str, indent: str, data_types: Iterable[DataType]) -> str:
-    one, separator = REGIONS[name]
-    text = separator.join(one(dt) for dt in data_types)
+#: (metric, statistic, title, x, y, width) of the per-type dashboard widgets.
+_TYPE_WIDGETS = (
+    ("RecordsFetched", "Sum", "Records fetched per type", 0, 0, 8),
+    ("RecordsDelivered", "Sum", "Records delivered per type", 8, 0, 8),
+    ("RecordsFailed", "Sum", "Records failed per type", 16, 0, 8),
+    ("WatermarkLagSeconds", "Maximum", "Watermark lag (seconds behind now)", 0, 6, 12),
+)
+
+
+def _widget(x: int, y: int, width: int, title: str, stat: str | None, metrics: list[str]) -> list[str]:
+    stat_key = f'"stat": "{stat}", ' if stat else ""
+    head = (
+        f'        {{"type": "metric", "x": {x}, "y": {y}, "width": {width}, "height": 6, "properties": '
+        f'{{"title": "{title}", "region": "${{AWS::Region}}", {stat_key}"period": 3600, '
+        '"view": "timeSeries", "stacked": false, "metrics": ['
+    )
+    rows = [f"                  {m}," for m in metrics[:-1]] + [f"                  {metrics[-1]}"]
+    return [head, *rows, "                ]}}"]
+
+
+def _dashboard(data_types: Sequence[DataType]) -> str:
+    """The dashboard: one line per type in each metric widget, and each function's Lambda errors."""
+    widgets = [
+        _widget(
+            x,
+            y,
+            width,
+            title,
+            stat if stat == "Sum" else None,
+            [
+                f'["SeveraSync", "{metric}", "service", "severa-sync", "data_type", "{dt.name}", '
+                f'{{"stat": "{stat}", "label": "{dt.name}"}}]'
+                for dt in data_types
+            ],
+        )
+        for metric, stat, title, x, y, width in _TYPE_WIDGETS
+    ]
+    errors = [
+        f'["AWS/Lambda", "Errors", "FunctionName", "${{AWS::StackName}}-{_dashed(dt)}", '
+        f'{{"stat": "Sum", "label": "{dt.name} errors"}}]'
+        for dt in data_types
+    ]
+    errors.append(
+        '["AWS/States", "ExecutionsFailed", "StateMachineArn", "${RetryStateMachine}", '
+        '{"stat": "Sum", "label": "retry machine failed"}]'
+    )
+    widgets.append(_widget(12, 6, 12, "Errors", None, errors))
+    lines: list[str] = []
+    for number, widget in enumerate(widgets):
+        last = number == len(widgets) - 1
+        lines += widget[:-1] + [widget[-1] + ("" if last else ",")]
+    body = "\n".join(lines)
+    return f"""Dashboard:
+  Type: AWS::CloudWatch::Dashboard
+  Properties:
+    DashboardName: !Sub ${{AWS::StackName}}
+    DashboardBody: !Sub |
+      {{"widgets": [
+{body}
+      ]}}
+
+"""
+
+
+#: region name -> text of all types at once (resources that list every type inside one value).
+WHOLE_REGIONS: dict[str, Callable[[Sequence[DataType]], str]] = {
+    "dashboard": _dashboard,
+}
+
+
+def render_region(name: str, indent: str, data_types: Sequence[DataType]) -> str:
+    if name in WHOLE_REGIONS:
+        text = WHOLE_REGIONS[name](data_types)
+    else:
+        one, separator = REGIONS[name]
+        text = separator.join(one(dt) for dt in data_types)
     return "".join(indent + line if line.strip() else line for line in text.splitlines(keepends=True))
 
 
@@ -312,15 +385,16 @@ def render(text: str, data_types: Sequence[DataType] | None = None) -> str:
 
     def replace(match: re.Match[str]) -> str:
         name = match["name"]
-        if name not in REGIONS:
-            raise ValueError(f"template.yaml: unknown generated region {name!r}; known: {', '.join(REGIONS)}")
+        if name not in REGIONS and name not in WHOLE_REGIONS:
+            known = ", ".join([*REGIONS, *WHOLE_REGIONS])
+            raise ValueError(f"template.yaml: unknown generated region {name!r}; known: {known}")
         seen.add(name)
         head = text[match.start() : match.start("body")]
         tail = text[match.end("body") : match.end()]
         return head + render_region(name, match["indent"], types) + tail
 
     out = _REGION.sub(replace, text)
-    missing = set(REGIONS) - seen
+    missing = (set(REGIONS) | set(WHOLE_REGIONS)) - seen
     if missing:
         raise ValueError(f"template.yaml: generated regions missing: {', '.join(sorted(missing))}")
     return out
