@@ -20,7 +20,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -349,7 +349,7 @@ def _dashboard(data_types: Sequence[DataType]) -> str:
     lines: list[str] = []
     for number, widget in enumerate(widgets):
         last = number == len(widgets) - 1
-        lines += widget[:-1] + [widget[-1] + ("" if last else ",")]
+        lines += [*widget[:-1], widget[-1] + ("" if last else ",")]
     body = "\n".join(lines)
     return f"""Dashboard:
   Type: AWS::CloudWatch::Dashboard
