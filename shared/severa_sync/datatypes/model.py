@@ -17,6 +17,12 @@ from typing import Any
 DisplayKey = Callable[[Any], "str | None"]
 
 
+def plural(noun: str) -> str:
+    """``invoices``, ``hour entries``: the lower-case plural of a log noun."""
+    word = noun.lower()
+    return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
 class WindowKind(enum.StrEnum):
     #: ``Get*ChangedSince(start)``: no upper bound; records streamed; fallback on size/time.
     SINCE = "since"
@@ -182,6 +188,10 @@ class DataType:
     @property
     def target(self) -> TargetKind:
         return self.export.kind
+
+    @property
+    def noun_plural(self) -> str:
+        return plural(self.noun)
 
     @property
     def log_label(self) -> str:

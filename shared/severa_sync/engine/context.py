@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from severa_sync.config import TenantConfig
+from severa_sync.datatypes.model import plural
 from severa_sync.engine import watermark as wm
 from severa_sync.engine.days import reconcile_start
 from severa_sync.engine.ports import Source, StateStore, Target
@@ -29,11 +30,6 @@ class OutOfTime(Exception):
 
 class HandEdited(Exception):
     """An operator changed the watermark during the run: their value wins, the run ends."""
-
-
-def plural(noun: str) -> str:
-    word = noun.lower()
-    return word[:-1] + "ies" if word.endswith("y") else word + "s"
 
 
 def counted(count: int, noun: str) -> str:
@@ -82,7 +78,7 @@ class RunContext:
         self.overlap = config.overlap(dt.name)
         self.counts = Counters()
         self.label = dt.log_label
-        self.noun_plural = plural(dt.noun)
+        self.noun_plural = dt.noun_plural
 
     def out_of_time(self) -> bool:
         return self.remaining_seconds() < self.config.engine.time_budget_margin_seconds

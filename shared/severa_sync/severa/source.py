@@ -278,7 +278,7 @@ class SeveraSource:
                 if rechecks > MAX_PAGE_RECHECKS:
                     raise SeveraPagesShifting(
                         f"{call.operation} pages kept shifting while paging ({rechecks - 1} re-reads from "
-                        f"index {start}): {plural(data_type)} are being deleted or moved; the run is tried "
+                        f"index {start}): {data_type.noun_plural} are being deleted or moved; the run is tried "
                         "again later",
                         call=self.client.last_call,
                     )
@@ -321,8 +321,3 @@ class SeveraSource:
             content_hash=content_hash,
             payload=record,
         )
-
-
-def plural(data_type: DataType) -> str:
-    noun = data_type.noun.lower()
-    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
