@@ -35,6 +35,7 @@ class FakeRow:
     changed_at: datetime
     content: str = "v1"
     event_at: datetime | None = None  # RANGE types read by this
+    display: str | None = None  # the display key (invoice number ...); the key when unset
 
 
 def make_record(row: FakeRow, *, with_change_time: bool) -> SourceRecord:
@@ -42,7 +43,7 @@ def make_record(row: FakeRow, *, with_change_time: bool) -> SourceRecord:
     return SourceRecord(
         row.key,
         row.changed_at if with_change_time else None,
-        row.key,
+        row.display or row.key,
         digest,
         FakePayload(GUID=row.key, Name=row.content),
     )
@@ -74,8 +75,15 @@ class FakeSource:
     #: How often the engine told the source to forget its previous call (once per invocation).
     forgotten: int = 0
 
-    def put(self, key: str, at: datetime, content: str = "v1", event_at: datetime | None = None) -> None:
-        self.rows[key] = FakeRow(key, at, content, event_at or at)
+    def put(
+        self,
+        key: str,
+        at: datetime,
+        content: str = "v1",
+        event_at: datetime | None = None,
+        display: str | None = None,
+    ) -> None:
+        self.rows[key] = FakeRow(key, at, content, event_at or at, display)
 
     def server_time(self) -> datetime | None:
         return self.server_now

@@ -1,8 +1,9 @@
 """Per-tenant configuration (pydantic). Invalid configuration fails fast naming the field.
 
 Where it comes from: a JSON/TOML file for local runs (``severa-sync run --config``), an SSM
-parameter named by ``SEVERA_SYNC_CONFIG_PARAMETER`` or inline JSON in ``SEVERA_SYNC_CONFIG`` in
-Lambda (read by ``config_store``). Secrets are never part of it: only the *names* of secrets
+parameter named by ``SEVERA_SYNC_CONFIG_PARAMETER`` (the template's seed,
+``SEVERA_SYNC_CONFIG_SEED_PARAMETER``, while that does not exist) or inline JSON in
+``SEVERA_SYNC_CONFIG`` in Lambda (read by ``config_store``). Secrets are never part of it: only the *names* of secrets
 (Secrets Manager ids in AWS, environment variables locally); ``secrets.py`` resolves them. Every
 field is documented in ``docs/configuration.md``.
 """

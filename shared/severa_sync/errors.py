@@ -215,6 +215,12 @@ class SeveraUnreachable(SeveraError):
     code = "severa_unreachable"
     alert_kind = "connection"
 
+    @property
+    def alert_summary(self) -> str:
+        from severa_sync import network
+
+        return network.alert_summary(self.message)  # names the host (the configured URL's)
+
 
 class SeveraResponseTooLarge(SeveraError):
     """The answer passed the size limit: the engine splits the window or falls back."""

@@ -50,3 +50,12 @@ def host_of(url: str) -> str:
 
 def describe(system: str, url: str, reason: str, setting: str) -> str:
     return f"cannot connect to {system} at {host_of(url)}: {reason}; check {setting} and DNS/firewall"
+
+
+def alert_summary(message: str) -> str:
+    """The ``connection`` alert's summary: ``describe``'s text (system, host, reason, setting) itself,
+    so the operator reads which address failed in the alert, not only in the log line."""
+    return (
+        f"The run stopped: {message}. Nothing was sent to that address; correct the setting if it is "
+        "wrong, and the next scheduled run tries again."
+    )

@@ -1,7 +1,8 @@
 """A deployed stack on moto: CloudFormation outputs named as template.yaml's, its resources real.
 
-moto's CloudFormation creates the configuration parameter (seeded like the template's) and
-answers DescribeStacks; the table, topic and bucket are created directly and named in outputs.
+moto's CloudFormation creates the configuration seed parameter (like the template's) and answers
+DescribeStacks; the operator's parameter is named in the outputs and, as in AWS, exists only after a
+``config push``. The table, topic and bucket are created directly and named in outputs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ SEED = {
 @dataclass
 class MotoStack:
     name: str
-    parameter: str
+    parameter: str  # the operator's document (config push), not a CloudFormation resource
+    seed: str  # the template's seed (ConfigParameter)
     table: str
     topic: str
     bucket: str
@@ -38,9 +40,32 @@ class MotoStack:
         messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
 
-    def document(self) -> dict[str, Any]:
+    def document(self, name: str | None = None) -> dict[str, Any]:
         ssm = boto3.client("ssm", region_name=REGION)
-        return dict(ssm.get_parameter(Name=self.parameter)["Parameter"])
+        return dict(ssm.get_parameter(Name=name or self.parameter)["Parameter"])
+
+    def redeploy(self, seed: dict[str, Any]) -> None:
+        """``sam deploy`` with a changed seed parameter: CloudFormation rewrites the seed resource."""
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        cloudformation.update_stack(StackName=self.name, TemplateBody=json.dumps(self.template(seed)))
+
+    def template(self, seed: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Resources": {
+                "ConfigParameter": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": self.seed, "Type": "String", "Value": json.dumps(seed)},
+                }
+            },
+            "Outputs": {
+                "ConfigParameterName": {"Value": self.parameter},
+                "ConfigSeedParameterName": {"Value": {"Ref": "ConfigParameter"}},
+                "Region": {"Value": {"Ref": "AWS::Region"}},
+                "StateTableName": {"Value": self.table},
+                "AlertTopicArn": {"Value": self.topic},
+                "ExportBucketName": {"Value": self.bucket},
+            },
+        }
 
 
 def create_stack(name: str = "severa-sync-acme-test", seed: dict[str, Any] | None = None) -> MotoStack:
@@ -58,21 +83,7 @@ def create_stack(name: str = "severa-sync-acme-test", seed: dict[str, Any] | Non
         TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"}
     )
     parameter = f"/severa-sync/{name}/config"
-    template = {
-        "Resources": {
-            "ConfigParameter": {
-                "Type": "AWS::SSM::Parameter",
-                "Properties": {"Name": parameter, "Type": "String", "Value": json.dumps(seed or SEED)},
-            }
-        },
-        "Outputs": {
-            "ConfigParameterName": {"Value": {"Ref": "ConfigParameter"}},
-            "Region": {"Value": {"Ref": "AWS::Region"}},
-            "StateTableName": {"Value": table},
-            "AlertTopicArn": {"Value": topic},
-            "ExportBucketName": {"Value": bucket},
-        },
-    }
+    stack = MotoStack(name, parameter, f"{parameter}-seed", table, topic, bucket, queue_url)
     cloudformation = boto3.client("cloudformation", region_name=REGION)
-    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
-    return MotoStack(name, parameter, table, topic, bucket, queue_url)
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(stack.template(seed or SEED)))
+    return stack

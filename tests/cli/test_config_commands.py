@@ -42,6 +42,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoStack]:
         created = create_stack()
         # The functions' environment, as template.yaml's Globals give it.
         monkeypatch.setenv("SEVERA_SYNC_CONFIG_PARAMETER", created.parameter)
+        monkeypatch.setenv("SEVERA_SYNC_CONFIG_SEED_PARAMETER", created.seed)
         monkeypatch.setenv("STATE_TABLE", created.table)
         monkeypatch.setenv("ALERT_TOPIC_ARN", created.topic)
         monkeypatch.setenv("STATE_BACKEND", "dynamodb")
@@ -55,6 +56,14 @@ def _file(tmp_path: Path, document: dict[str, Any], name: str = "tenant.json") -
     path = tmp_path / name
     path.write_text(json.dumps(document))
     return str(path)
+
+
+def _pushed(stack: MotoStack) -> dict[str, Any] | None:
+    """The operator's parameter, or None: it exists only after a push."""
+    try:
+        return stack.document()
+    except boto3.client("ssm", region_name=REGION).exceptions.ParameterNotFound:
+        return None
 
 
 def _five_minutes_pass() -> None:
@@ -77,17 +86,25 @@ def test_push_shows_the_diff_and_the_functions_use_it_within_minutes(
     code = main(["config", "push", _file(tmp_path, changed), "--stack", stack.name, "--yes"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert '+  "engine": {' in out and '+    "batch_size": 200' in out, "the diff against the deployed one"
-    assert stack.document()["Version"] == 2
+    assert '+  "engine": {' in out and '+    "batch_size": 200' in out, "the diff against the seed in effect"
+    assert f"in effect: {stack.seed} (the seed)" in out
+    assert stack.document()["Version"] == 1, "the operator's parameter, created by the first push"
+    assert json.loads(stack.document(stack.seed)["Value"]) == SEED, "the seed is the template's alone"
     runtime = get_runtime()
-    assert runtime.config.engine.batch_size == 500, "cached: SSM is not asked on every invocation"
+    assert runtime.config.engine.batch_size == 200, "a first push is used at once: no document was cached"
+    again = {**SEED, "engine": {"batch_size": 300}}
+    assert main(["config", "push", _file(tmp_path, again), "--stack", stack.name, "--yes"]) == 0
+    assert '-    "batch_size": 200' in capsys.readouterr().out, "the diff against the pushed one"
+    assert get_runtime().config.engine.batch_size == 200, "cached: SSM is not asked on every invocation"
     _five_minutes_pass()
-    assert get_runtime().config.engine.batch_size == 200
+    assert get_runtime().config.engine.batch_size == 300
     assert get_runtime() is not runtime, "a new document builds a new runtime, whole"
+    changed = again
     assert main(["config", "push", _file(tmp_path, changed), "--stack", stack.name, "--yes"]) == 0
     assert "nothing to push" in capsys.readouterr().out
     assert main(["config", "show", "--stack", stack.name]) == 0
-    assert '"batch_size": 200' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"batch_size": 300' in out and f"{stack.parameter}, pushed with severa-sync config push" in out
 
 
 def test_an_invalid_push_is_refused_and_nothing_is_written(
@@ -96,11 +113,11 @@ def test_an_invalid_push_is_refused_and_nothing_is_written(
     bad = _file(tmp_path, {**SEED, "severa": {**SEED["severa"], "read_timeout_seconds": 5000}})
     assert main(["config", "push", bad, "--stack", stack.name, "--yes"]) == 2
     assert "severa.read_timeout_seconds" in capsys.readouterr().err
-    assert stack.document()["Version"] == 1
+    assert _pushed(stack) is None
     other_tenant = _file(tmp_path, {**SEED, "tenant": "globex"}, "other.json")
     assert main(["config", "push", other_tenant, "--stack", stack.name, "--yes"]) == 2
     assert "tenant 'globex' differs" in capsys.readouterr().err
-    assert stack.document()["Version"] == 1
+    assert _pushed(stack) is None
 
 
 def test_a_bad_document_keeps_the_last_good_one_and_alerts_naming_the_field(stack: MotoStack) -> None:
@@ -139,9 +156,47 @@ def test_an_unreadable_parameter_is_a_configuration_error(
     stack: MotoStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEVERA_SYNC_CONFIG_PARAMETER", "/severa-sync/someone-else/config")
+    monkeypatch.setenv("SEVERA_SYNC_CONFIG_SEED_PARAMETER", "/severa-sync/someone-else/config-seed")
     reset_runtime()
-    with pytest.raises(ConfigError, match="cannot read SSM parameter /severa-sync/someone-else/config"):
+    with pytest.raises(ConfigError, match="cannot read SSM parameter /severa-sync/someone-else/config-seed"):
         get_runtime()
+
+
+def test_a_deploy_that_changes_the_seed_never_overwrites_the_pushed_document(
+    stack: MotoStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit item 1: ``sam deploy`` with a changed seed parameter used to rewrite the pushed document."""
+    assert get_runtime().config.engine.batch_size == 500, "before any push: the seed"
+    assert main(["config", "show", "--stack", stack.name]) == 0
+    assert f"{stack.seed}, the template's seed: no document has been pushed" in capsys.readouterr().out
+    pushed = {**SEED, "engine": {"batch_size": 200}}
+    assert main(["config", "push", _file(tmp_path, pushed), "--stack", stack.name, "--yes"]) == 0
+    capsys.readouterr()
+
+    stack.redeploy({**SEED, "engine": {"batch_size": 42}})  # e.g. a new BackfillFrom
+    assert json.loads(stack.document(stack.seed)["Value"])["engine"] == {"batch_size": 42}, "redeployed"
+    assert json.loads(stack.document()["Value"])["engine"] == {"batch_size": 200}, "the pushed one kept"
+    _five_minutes_pass()
+    reset_runtime()  # a cold start after the deploy
+    assert get_runtime().config.engine.batch_size == 200, "the handler's runtime reads the pushed document"
+    assert main(["config", "show", "--stack", stack.name]) == 0
+    assert '"batch_size": 200' in capsys.readouterr().out
+
+
+def test_the_seed_is_used_only_while_nothing_was_pushed_and_the_log_says_so(
+    stack: MotoStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    from severa_sync.config_store import config_reader
+
+    read, _ = config_reader(
+        {"SEVERA_SYNC_CONFIG_PARAMETER": stack.parameter, "SEVERA_SYNC_CONFIG_SEED_PARAMETER": stack.seed}
+    )
+    assert json.loads(read()) == SEED
+    assert f"{stack.parameter} does not exist, using the template's seed {stack.seed}" in caplog.text
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name=stack.parameter, Value=json.dumps({**SEED, "time_zone": "UTC"}), Type="String")
+    _five_minutes_pass()
+    assert json.loads(read())["time_zone"] == "UTC"
 
 
 def test_commands_on_a_stack_that_does_not_exist_say_so(

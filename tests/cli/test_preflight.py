@@ -302,10 +302,24 @@ def test_check_stack_reads_the_stacks_document_secrets_table_and_bucket(
         secrets.create_secret(Name="acme/visma-client-secret", SecretString=CLIENT_SECRET)
         stack = create_stack(name, seed=document)
 
-        assert main(["check", "--stack", name, "--region", REGION, "--json"]) == 0
+        assert main(["check", "--stack", name, "--region", REGION, "--json"]) == 0, (
+            "a warning is not a problem"
+        )
         rows = {row["check"]: row for row in json.loads(capsys.readouterr().out)}
+        document = rows.pop("Configuration document")
+        assert (
+            document["result"] == "WARNING" and f"only the template's seed {stack.seed}" in document["found"]
+        )
+        assert f"severa-sync config push FILE --stack {name}" in document["fix"]
         assert {row["result"] for row in rows.values()} == {"OK"}
         assert rows["S3 export bucket"]["found"] == f"{name}-exports exists"
+        pushed = json.dumps(document_of_seed(stack))  # what config push writes; no deploy touches it
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name=stack.parameter, Value=pushed, Type="String"
+        )
+        assert main(["check", "--stack", name, "--region", REGION]) == 0
+        out = capsys.readouterr().out
+        assert "WARNING" not in out and f"{stack.parameter} (pushed)" in out
 
         store = DynamoStateStore(boto3.client("dynamodb", region_name=REGION), stack.table)
         store.write_versions("acme", Versions("1.0", "1999.1"))
@@ -314,3 +328,7 @@ def test_check_stack_reads_the_stacks_document_secrets_table_and_bucket(
         schema = rows["Severa entity schema version"]
         assert schema["result"] == "PROBLEM" and "1999.1" in schema["found"] and "clear-halt" in schema["fix"]
         assert {n for n, row in rows.items() if row["result"] != "OK"} == {"Severa entity schema version"}
+
+
+def document_of_seed(stack: Any) -> dict[str, Any]:
+    return dict(json.loads(stack.document(stack.seed)["Value"]))

@@ -6,7 +6,8 @@ anything: command words must be sub-commands, ``--flags`` options of the command
 positional words one of the argument's choices unless they are placeholders (``TYPE``, ``FILE``,
 ``<stack>``, ``[TYPE]``). ``simulate severa|visma`` hands its other options to the simulator, so
 those are checked against the simulator's own parser. ``severa-sync ... --stack X`` means any
-command: the flag must exist somewhere.
+command: the flag must exist somewhere. The commands that can run offline are also run, as
+written, by tests/docs/test_laptop_example.py (the simulator example, config check, state).
 """
 
 from __future__ import annotations

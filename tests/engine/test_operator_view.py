@@ -211,3 +211,76 @@ def test_the_metrics_carry_the_overlap_so_they_add_up_too(world):
     last = world.engine.telemetry.runs[-1]
     assert last.dropped_overlap >= 1
     assert last.fetched == last.delivered + last.skipped + last.failed + last.dropped_overlap
+
+
+GUID = "5f1c0a2e-7b4d-4c1a-9e0f-2a3b4c5d6e7f"
+
+
+def test_the_record_errors_alert_names_each_record_by_its_display_key_and_guid(world):
+    """Audit items 6/7: "i1 (target_rejected)" cannot be looked up in Severa; "Invoice number 10502" can."""
+    world.source.put(GUID, T, event_at=T, display="10502")
+    world.target.reject = {GUID}
+    world.engine.run("invoices")
+    summary = world.alerts.sent[0].summary
+    assert f"Invoice number 10502 (Severa GUID {GUID}, target_rejected)" in summary, summary
+    _, body = format_alert(world.alerts.sent[0])
+    assert "Invoice number 10502" in body
+
+
+def test_a_record_without_a_display_key_is_named_by_its_guid(world):
+    _invoices(world, 1)
+    world.target.reject = {"i0"}
+    world.engine.run("invoices")
+    assert "Invoice number with Severa GUID i0 (target_rejected)" in world.alerts.sent[0].summary
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_connection_alert_names_the_severa_host(world):
+    """Item 6: the alert, not only the log line, says which address could not be reached."""
+    from severa_sync.errors import CallInfo
+    from severa_sync.severa.faults import transport_error
+
+    url = "https://api.severa.example.invalid:8443/webservice/S3/API.svc"
+    error = transport_error(
+        ConnectionRefusedError(111, "Connection refused"),
+        CallInfo("severa", "IAPI/GetInvoices", {}),
+        host=url,
+    )
+    world.source.fail_on_read[1] = error
+    result = world.engine.run("invoices")
+    assert result.status is RunStatus.FAILED and world.alerts.kinds() == ["connection"]
+    summary = world.alerts.sent[0].summary
+    assert "Severa at api.severa.example.invalid:8443" in summary and "severa.url" in summary, summary
+    assert "refused" in summary
+    _, body = format_alert(world.alerts.sent[0])
+    assert "api.severa.example.invalid:8443" in body and "docs/operations.md#connection" in body
+
+
+def test_the_connection_alert_names_the_visma_host(world):
+    import requests
+
+    from severa_sync.errors import CallInfo
+    from severa_sync.targets.visma.wire import never_connected
+
+    port = _closed_port()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        requests.get(url, timeout=2)
+    except requests.ConnectionError as exc:
+        error = never_connected(
+            exc, CallInfo("visma", "GET /v1/customer", {}), url=url, setting="visma.base_url", what="GET"
+        )
+    assert error is not None
+    _invoices(world, 1)
+    world.target.raise_at["i0"] = error
+    world.engine.run("invoices")
+    assert world.alerts.kinds() == ["connection"]
+    summary = world.alerts.sent[0].summary
+    assert f"Visma.net at 127.0.0.1:{port}" in summary and "visma.base_url" in summary, summary

@@ -144,7 +144,9 @@ def test_function_environment(template: dict[str, Any]) -> None:
     assert variables["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
     assert variables["RETRY_STATE_MACHINE_ARN"] == {"Ref": "RetryStateMachine"}
     assert variables["SECRETS_BACKEND"] == "secretsmanager"
-    assert variables["SEVERA_SYNC_CONFIG_PARAMETER"] == {"Ref": "ConfigParameter"}
+    # The operator's document (config push; no CloudFormation resource) and the template's seed.
+    assert variables["SEVERA_SYNC_CONFIG_PARAMETER"] == {"Fn::Sub": "/severa-sync/${AWS::StackName}/config"}
+    assert variables["SEVERA_SYNC_CONFIG_SEED_PARAMETER"] == {"Ref": "ConfigParameter"}
     assert "SEVERA_SYNC_CONFIG" not in variables, "the document lives in SSM, changeable without a deploy"
     function_globals = template["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.11"
@@ -234,7 +236,18 @@ def test_config_parameter_is_a_per_stack_string_that_may_grow(template: dict[str
     props = template["Resources"]["ConfigParameter"]["Properties"]
     assert props["Type"] == "String", "no secrets in it; SecureString cannot be created by CloudFormation"
     assert props["Tier"] == "Intelligent-Tiering", "a document over 4 KB needs the Advanced tier"
-    assert props["Name"] == {"Fn::Sub": "/severa-sync/${AWS::StackName}/config"}
+    assert props["Name"] == {"Fn::Sub": "/severa-sync/${AWS::StackName}/config-seed"}, (
+        "the template owns only the seed: a deploy never rewrites the pushed /config"
+    )
+    assert template["Resources"]["ConfigParameter"]["UpdateReplacePolicy"] == "Retain", (
+        "a stack whose ConfigParameter was /config keeps that document on upgrade"
+    )
+    names = [
+        r["Properties"].get("Name")
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SSM::Parameter"
+    ]
+    assert {"Fn::Sub": "/severa-sync/${AWS::StackName}/config"} not in names, "no resource owns /config"
 
 
 def test_outputs_name_what_the_cli_resolves_for_stack(template: dict[str, Any]) -> None:
@@ -242,7 +255,8 @@ def test_outputs_name_what_the_cli_resolves_for_stack(template: dict[str, Any]) 
 
     outputs = template["Outputs"]
     assert set(OUTPUTS.values()) <= set(outputs)
-    assert outputs["ConfigParameterName"]["Value"] == {"Ref": "ConfigParameter"}
+    assert outputs["ConfigParameterName"]["Value"] == {"Fn::Sub": "/severa-sync/${AWS::StackName}/config"}
+    assert outputs["ConfigSeedParameterName"]["Value"] == {"Ref": "ConfigParameter"}
     assert outputs["Region"]["Value"] == {"Ref": "AWS::Region"}
     assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
     assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}

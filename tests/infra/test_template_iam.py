@@ -62,9 +62,14 @@ def test_function_grants(template: dict[str, Any], dt: DataType) -> None:
     expected = SECRETS if dt.target is TargetKind.VISMA else [{"Ref": "SeveraApiKeySecretArn"}]
     assert grants.pop("secretsmanager:GetSecretValue") == expected
     assert grants.pop("sns:Publish") == [{"Ref": "AlertTopic"}]
-    # Its own tenant document, by exact ARN (a parameter named /... has ARN ...:parameter/...).
+    # Its own tenant document (the operator's) and the template's seed, by exact ARN (a parameter
+    # named /... has ARN ...:parameter/...).
     assert grants.pop("ssm:GetParameter") == [
-        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameter}"}
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+            ":parameter/severa-sync/${AWS::StackName}/config"
+        },
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameter}"},
     ]
     assert not any(a.startswith("ssm:") for a in grants), "no other parameter is read"
     assert grants.pop("states:StartExecution") == [{"Ref": "RetryStateMachine"}]

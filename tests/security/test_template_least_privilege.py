@@ -32,7 +32,7 @@ EVERY_FUNCTION = STATE_ITEM_ACTIONS | {
     "kms:GenerateDataKey",
     "kms:Decrypt",
     "states:StartExecution",
-    "ssm:GetParameter",  # its own tenant document only (tests/infra/test_template_iam.py)
+    "ssm:GetParameter",  # its own tenant document and seed only (tests/infra/test_template_iam.py)
 }
 EXPORT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
 RETRY_MACHINE = {
@@ -96,6 +96,23 @@ def test_no_action_beyond_the_allowlist(template: dict[str, Any], logical_id: st
     assert granted <= _allowed_actions(logical_id), (
         f"{logical_id}: {sorted(granted - _allowed_actions(logical_id))}"
     )
+
+
+def test_ssm_only_on_this_stacks_document_and_its_seed(template: dict[str, Any]) -> None:
+    """Two parameters per stack (the operator's /config and the template's /config-seed), by exact
+    ARN: no wildcard, no path another stack's name could match."""
+    prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+    expected = [
+        {"Fn::Sub": f"{prefix}/severa-sync/${{AWS::StackName}}/config"},
+        {"Fn::Sub": f"{prefix}${{ConfigParameter}}"},
+    ]
+    seed_name = template["Resources"]["ConfigParameter"]["Properties"]["Name"]["Fn::Sub"]
+    assert seed_name == "/severa-sync/${AWS::StackName}/config-seed"
+    for logical_id, resource in _principals(template).items():
+        for statement in _statements(resource):
+            if any(action.startswith("ssm:") for action in _as_list(statement["Action"])):
+                assert _as_list(statement["Resource"]) == expected, logical_id
+                assert not any("*" in r["Fn::Sub"] for r in expected)
 
 
 def test_kms_only_on_the_alert_key(template: dict[str, Any]) -> None:

@@ -60,3 +60,73 @@ def test_tenant_hint_takes_only_a_plain_tenant_name() -> None:
     assert tenant_hint("{not json") == "unknown"
     with pytest.raises(ConfigError, match="not valid JSON"):
         parse_document("{not json", origin="SSM parameter /x")
+
+
+class Ssm:
+    """``read_ssm_document`` as the reader sees it: ParameterMissing, another ConfigError, or text."""
+
+    def __init__(self, **documents: str | ConfigError) -> None:
+        self.documents = documents
+        self.asked: list[str] = []
+
+    def read(self, name: str) -> str:
+        from severa_sync.config_store import ParameterMissing
+
+        self.asked.append(name)
+        found = self.documents.get(name.strip("/"))
+        if found is None:
+            raise ParameterMissing(f"cannot read SSM parameter {name}: ParameterNotFound")
+        if isinstance(found, ConfigError):
+            raise found
+        return found
+
+
+def test_the_seed_is_read_only_while_the_operator_document_does_not_exist() -> None:
+    from severa_sync.config_store import SsmDocumentReader
+
+    ssm = Ssm(seed=_doc(time_zone="UTC"))
+    reader = SsmDocumentReader("/config", "/seed", read=ssm.read)
+    assert json.loads(reader())["time_zone"] == "UTC" and "the seed" in reader.origin
+    ssm.documents["config"] = _doc()
+    assert json.loads(reader()) == {"tenant": "acme"} and reader.origin == "SSM parameter /config"
+    ssm.asked.clear()
+    reader()
+    assert ssm.asked == ["/config"], "the seed is not read while the operator's document exists"
+
+
+def test_access_denied_on_the_operator_document_is_an_error_not_the_seed() -> None:
+    from severa_sync.config_store import SsmDocumentReader
+
+    denied = ConfigError("cannot read SSM parameter /config: GetParameterError")
+    reader = SsmDocumentReader("/config", "/seed", read=Ssm(config=denied, seed=_doc()).read)
+    with pytest.raises(ConfigError, match="/config: GetParameterError"):
+        reader()
+
+
+def test_a_rejected_seed_names_the_seed_parameter() -> None:
+    from severa_sync.config_store import SsmDocumentReader
+
+    reader = SsmDocumentReader("/config", "/seed", read=Ssm(seed="[1]").read)
+    config = LastGoodConfig(reader, origin="SSM parameter /config", on_rejected=lambda _: None)
+    with pytest.raises(ConfigError, match=r"SSM parameter /seed \(the seed; /config does not exist\)"):
+        config.current()
+
+
+def test_not_found_is_recognised_through_powertools() -> None:
+    """powertools raises GetParameterError inside its ``except``: the SDK error is the context."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import ClientError
+
+    from severa_sync.config_store import _not_found
+
+    def wrapped(code: str) -> GetParameterError:
+        try:
+            raise ClientError({"Error": {"Code": code, "Message": "x"}}, "GetParameter")
+        except ClientError as exc:
+            try:
+                raise GetParameterError(str(exc))
+            except GetParameterError as wrapped:
+                return wrapped
+
+    assert _not_found(wrapped("ParameterNotFound"))
+    assert not _not_found(wrapped("AccessDeniedException"))

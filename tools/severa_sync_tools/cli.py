@@ -283,6 +283,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     environment: dict[str, str | None] = {
         "SEVERA_SYNC_CONFIG": config.model_dump_json(),
         "SEVERA_SYNC_CONFIG_PARAMETER": None,
+        "SEVERA_SYNC_CONFIG_SEED_PARAMETER": None,
         "STATE_BACKEND": "dynamodb" if aws else "local",
         "STATE_TABLE": table_name(args) if aws else None,
         "STATE_FILE": None if aws else state_file(args),

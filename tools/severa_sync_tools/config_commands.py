@@ -1,9 +1,11 @@
 """``severa-sync config check|push|show``: the tenant document, offline and in a deployed stack.
 
 ``check`` validates a file with the same pydantic model the functions use. ``push`` validates
-first, shows what changes against the deployed document, asks, then writes the SSM parameter
-(the functions pick it up within ``config_store.MAX_AGE_SECONDS``). ``show`` prints the deployed
-document and whether it validates. Secrets are never in a document, only their names.
+first, shows what changes against the document in effect, asks, then writes the operator's SSM
+parameter ``/severa-sync/<stack>/config``, which no deploy touches (the functions pick it up within
+``config_store.MAX_AGE_SECONDS``). ``show`` prints the document in effect, says whether it is the
+pushed one or the template's seed, and whether it validates. Secrets are never in a document, only
+their names.
 """
 
 from __future__ import annotations
@@ -84,14 +86,14 @@ def _normalized(text: str) -> str:
 
 
 def _show(console: Console, stack: DeployedStack) -> int:
-    text, meta = stack.read_document()
+    document = stack.document()
     console.print(
-        f"{stack.parameter} (stack {stack.name}, version {meta.get('Version')}, "
-        f"modified {meta.get('LastModifiedDate')}):"
+        f"In effect for stack {stack.name}: {document.source} "
+        f"(version {document.meta.get('Version')}, modified {document.meta.get('LastModifiedDate')}):"
     )
-    console.print(_normalized(text), end="")
+    console.print(_normalized(document.text), end="")
     try:
-        parse_document(text, origin="the deployed document")
+        parse_document(document.text, origin="the deployed document")
     except ConfigError as error:
         console.print(f"It does not validate: {error.message}", style="red")
         return EXIT_FAILED
@@ -104,26 +106,35 @@ def _push(console: Console, args: argparse.Namespace, stack: DeployedStack) -> i
     document = document_of(new)
     if len(document.encode("utf-8")) > MAX_DOCUMENT_BYTES:
         raise CliError(f"{args.file}: the document is larger than SSM's {MAX_DOCUMENT_BYTES} bytes")
-    deployed_text, _ = stack.read_document()
-    _refuse_another_place(stack, deployed_text, new)
+    deployed = stack.document()
+    _refuse_another_place(stack, deployed.text, new)
     diff = list(
         difflib.unified_diff(
-            _normalized(deployed_text).splitlines(keepends=True),
+            _normalized(deployed.text).splitlines(keepends=True),
             document.splitlines(keepends=True),
-            fromfile=f"deployed {stack.parameter}",
+            fromfile=f"in effect: {deployed.parameter}" + (" (the seed)" if deployed.is_seed else ""),
             tofile=args.file,
         )
     )
-    if not diff:
+    if not diff and not deployed.is_seed:
         console.print(f"{stack.parameter} already holds this configuration: nothing to push.")
         return EXIT_OK
-    console.print("".join(diff), end="")
+    if diff:
+        console.print("".join(diff), end="")
+    else:
+        console.print(f"Same as the seed {deployed.parameter}; writing it makes it the operator's document.")
     if not args.yes and not _confirm(console, f"Write this to {stack.parameter}?"):
         console.print("Nothing changed.")
         return EXIT_FAILED
     try:
         version = stack.client("ssm").put_parameter(
-            Name=stack.parameter, Value=document, Type="String", Overwrite=True, Tier="Intelligent-Tiering"
+            Name=stack.parameter,
+            Value=document,
+            Type="String",
+            Overwrite=True,
+            Tier="Intelligent-Tiering",
+            Description=f"severa-sync tenant configuration of stack {stack.name} (severa-sync config push; "
+            "not managed by CloudFormation)",
         )["Version"]
     except (ClientError, BotoCoreError) as exc:
         code = (

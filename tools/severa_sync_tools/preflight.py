@@ -24,6 +24,7 @@ from severa_sync.errors import SyncError
 from severa_sync.secrets import EnvironmentSecrets, Secret, SecretResolver, SecretsManagerSecrets
 from severa_sync_tools.console import print_table, readable_logs
 from severa_sync_tools.local_lambda import patched_environ
+from severa_sync_tools.stack import DeployedStack
 from severa_sync_tools.state_commands import EXIT_FAILED, EXIT_OK, deployed_stack, option, tenant_config
 
 NOT_CHECKED = "not checked"
@@ -36,10 +37,13 @@ class Finding:
     detail: str
     fix: str = ""
     checked: bool = True  # False: a check it depends on failed, so it was not tried
+    warning: bool = False  # ok, but worth acting on (not a problem: the exit code stays 0)
 
     @property
     def result(self) -> str:
-        return "OK" if self.ok else ("PROBLEM" if self.checked else "NOT CHECKED")
+        if self.ok:
+            return "WARNING" if self.warning else "OK"
+        return "PROBLEM" if self.checked else "NOT CHECKED"
 
 
 def ok(check: str, detail: str) -> Finding:
@@ -48,6 +52,22 @@ def ok(check: str, detail: str) -> Finding:
 
 def problem(check: str, detail: str, fix: str) -> Finding:
     return Finding(check, False, detail, fix)
+
+
+def warning(check: str, detail: str, fix: str) -> Finding:
+    return Finding(check, True, detail, fix, warning=True)
+
+
+def stack_document_finding(stack: DeployedStack) -> Finding:
+    """``--stack``: which document is in effect; only the template's seed is a warning."""
+    name = "Configuration document"
+    if stack.pushed_document() is None:
+        return warning(
+            name,
+            f"only the template's seed {stack.seed_parameter} exists: {stack.parameter} was never pushed",
+            f"severa-sync config push FILE --stack {stack.name} (a deploy rewrites the seed, never a pushed one)",
+        )
+    return ok(name, f"{stack.parameter} (pushed)")
 
 
 def skipped(check: str, because: str) -> Finding:
@@ -341,11 +361,14 @@ def render(
         return
     problems = sum(not f.ok and f.checked for f in findings)
     unchecked = sum(not f.checked for f in findings)
+    warnings = sum(f.warning for f in findings)
     console.print(
         f"{problems} problem(s), {unchecked} check(s) not tried: fix them before the first run."
         if problems or unchecked
         else "Every check passed."
     )
+    if warnings:
+        console.print(f"{warnings} warning(s): see the fix column.")
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
@@ -369,5 +392,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     logs = Console(stderr=True, highlight=False, markup=False) if as_json else console
     with patched_environ(region), readable_logs(logs, zone=config.zone):
         findings = preflight.run()
+    if stack is not None:
+        findings.insert(0, stack_document_finding(stack))
     render(console, config, findings, wide=bool(option(args, "wide")), as_json=as_json)
     return EXIT_FAILED if any(not f.ok for f in findings) else EXIT_OK

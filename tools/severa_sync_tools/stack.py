@@ -22,6 +22,7 @@ OUTPUTS = {
     "table": "StateTableName",
     "topic": "AlertTopicArn",
     "parameter": "ConfigParameterName",
+    "seed_parameter": "ConfigSeedParameterName",
     "bucket": "ExportBucketName",
 }
 
@@ -31,12 +32,32 @@ class StackError(ConfigError):
 
 
 @dataclass(frozen=True)
+class StackDocument:
+    """The document in effect: the operator's parameter, or the template's seed while there is none."""
+
+    parameter: str
+    text: str
+    meta: dict[str, Any]
+    is_seed: bool
+
+    @property
+    def source(self) -> str:
+        if self.is_seed:
+            return (
+                f"{self.parameter}, the template's seed: no document has been pushed "
+                "(severa-sync config push FILE --stack NAME writes one)"
+            )
+        return f"{self.parameter}, pushed with severa-sync config push"
+
+
+@dataclass(frozen=True)
 class DeployedStack:
     name: str
     region: str
     table: str
     topic: str
-    parameter: str
+    parameter: str  # the operator's document: config push writes it, CloudFormation never does
+    seed_parameter: str  # the template's seed, in effect while ``parameter`` does not exist
     bucket: str
 
     def client(self, service: str) -> Any:
@@ -44,17 +65,37 @@ class DeployedStack:
 
         return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
 
-    def read_document(self) -> tuple[str, dict[str, Any]]:
-        """The configuration document's text and its SSM metadata (version, last modified)."""
+    def _get(self, name: str) -> dict[str, Any] | None:
+        """The parameter's SSM record, or None when it does not exist."""
         try:
-            found = self.client("ssm").get_parameter(Name=self.parameter)["Parameter"]
+            return dict(self.client("ssm").get_parameter(Name=name)["Parameter"])
         except (ClientError, BotoCoreError) as exc:
-            raise StackError(f"cannot read SSM parameter {self.parameter}: {_code(exc)}") from None
-        return str(found["Value"]), found
+            if _code(exc) == "ParameterNotFound":
+                return None
+            raise StackError(f"cannot read SSM parameter {name}: {_code(exc)}") from None
+
+    def pushed_document(self) -> dict[str, Any] | None:
+        """The operator's parameter as SSM holds it; None before the first push."""
+        return self._get(self.parameter)
+
+    def document(self) -> StackDocument:
+        """The document the functions use: the operator's, else the seed (as config_store reads it)."""
+        found = self.pushed_document()
+        if found is not None:
+            return StackDocument(self.parameter, str(found["Value"]), found, is_seed=False)
+        seed = self._get(self.seed_parameter)
+        if seed is None:
+            raise StackError(
+                f"cannot read SSM parameter {self.parameter} nor its seed {self.seed_parameter}: "
+                "ParameterNotFound (deploy the stack, then severa-sync config push FILE --stack NAME)"
+            )
+        return StackDocument(self.seed_parameter, str(seed["Value"]), seed, is_seed=True)
 
     def config(self) -> TenantConfig:
-        text, _ = self.read_document()
-        return parse_document(text, origin=f"SSM parameter {self.parameter} of stack {self.name}")
+        document = self.document()
+        return parse_document(
+            document.text, origin=f"SSM parameter {document.parameter} of stack {self.name}"
+        )
 
 
 def _code(exc: Exception) -> str:

@@ -169,10 +169,12 @@ def _resources(dt: DataType) -> str:
             Effect: Allow
             Action: secretsmanager:GetSecretValue
             Resource: {secrets}{secrets_comment}
-          - Sid: OwnConfiguration  # this stack's tenant document only (docs/configuration.md)
+          - Sid: OwnConfiguration  # this stack's tenant document and its seed only (docs/configuration.md)
             Effect: Allow
             Action: ssm:GetParameter
-            Resource: !Sub arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{ConfigParameter}}
+            Resource:
+              - !Sub arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/severa-sync/${{AWS::StackName}}/config
+              - !Sub arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{ConfigParameter}}
           - Sid: Alerts
             Effect: Allow
             Action: sns:Publish

@@ -478,7 +478,7 @@ class SyncEngine:
                         action="record_errors_unchanged",
                     )
                 return
-            news = [f"{item.key} ({item.last_error_code})" for item in fresh[:ALERT_RECORD_NAMES]]
+            news = [_record_named(dt, item) for item in fresh[:ALERT_RECORD_NAMES]]
             if len(fresh) > ALERT_RECORD_NAMES:
                 news.append(f"and {len(fresh) - ALERT_RECORD_NAMES} more")
             total = len(parked)
@@ -487,7 +487,7 @@ class SyncEngine:
             "record_errors",
             dt,
             run.run_id,
-            f"New record errors (Severa GUID, error code): {', '.join(news)}. "
+            f"New record errors: {'; '.join(news)}. "
             f"{counted(total, dt.noun)} in the retry set in all; the next runs retry them.",
         )
         if not sent:
@@ -534,6 +534,15 @@ class SyncEngine:
 
 #: Mapping-store type prefix of what ``record_errors`` already told, per parked record.
 ALERTED_PREFIX = "alerted-"
+
+
+def _record_named(dt: DataType, item: RetryItem) -> str:
+    """A parked record as an alert names it: what people search Severa by (its display key, e.g.
+    "Invoice number 10502"), the GUID the logs and the state use, and the error code."""
+    display = item.display_key.strip()
+    if not display or display == item.key:
+        return f"{dt.log_label} with Severa GUID {item.key} ({item.last_error_code})"
+    return f"{dt.log_label} {display} (Severa GUID {item.key}, {item.last_error_code})"
 
 
 def _error_signature(item: RetryItem) -> str:

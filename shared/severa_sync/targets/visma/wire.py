@@ -60,6 +60,10 @@ class HostUnreachable(Unreached):
     code = "target_unreachable"
     alert_kind = "connection"
 
+    @property
+    def alert_summary(self) -> str:
+        return network.alert_summary(self.message)  # names the host (the configured URL's)
+
 
 def never_connected(
     exc: requests.RequestException, call: CallInfo, *, url: str, setting: str, what: str
