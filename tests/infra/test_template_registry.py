@@ -9,6 +9,7 @@ type outside the registry is left in the template. The rest check what the templ
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +157,9 @@ def test_the_generator_follows_the_declarations() -> None:
             {"AWS::Region": "eu-west-1", "AWS::StackName": "stack", "RetryStateMachine": "arn:sm"},
         )
     )
+    seed = resources["ConfigParameter"]["Properties"]["Value"]["Fn::Sub"]
+    document = json.loads(re.sub(r"\$\{[A-Za-z:.]+\}", "x", seed))
+    assert list(document["types"]) == [dt.name for dt in types], "the seed lists exactly the types"
     for widget in body["widgets"]:
         labels = [m[-1]["label"] for m in widget["properties"]["metrics"]]
         if widget["properties"]["title"] == "Errors":

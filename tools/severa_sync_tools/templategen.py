@@ -365,9 +365,41 @@ def _dashboard(data_types: Sequence[DataType]) -> str:
 """
 
 
+#: The seed document up to its ``types``; edit the seed here (``make template`` writes it).
+_CONFIG_SEED_HEAD = """\
+ConfigParameter:
+  Type: AWS::SSM::Parameter
+  UpdateReplacePolicy: Retain
+  DeletionPolicy: Delete
+  Properties:
+    Name: !Sub /severa-sync/${AWS::StackName}/config-seed
+    Description: !Sub severa-sync tenant configuration seed of ${Tenant} (${Stage}); secrets by ARN only
+    Type: String
+    Tier: Intelligent-Tiering  # Standard (free) up to 4 KB, Advanced beyond
+    # TenantConfig (shared/severa_sync/config.py) as JSON. Secrets are referenced by ARN only.
+    # No schedules: they are the <Type>Schedule parameters of the Scheduler resources below.
+    Value: !Sub >-
+      {"tenant": "${Tenant}", "stage": "${Stage}", "time_zone": "${TimeZone}",
+      "severa": {"environment": "${SeveraEnvironment}", "api_key_secret": "${SeveraApiKeySecretArn}",
+      "business_unit_guid": "${SeveraBusinessUnitGuid}"},
+      "visma": {"client_id": "${VismaClientId}", "client_secret_secret": "${VismaClientSecretArn}",
+      "company_tenant_id": "${VismaCompanyTenantId}"},
+      "api_user": {"organisation": "${ApiUserOrganisation}", "name": "${ApiUserName}", "email": "${ApiUserEmail}"},
+      "export_bucket": "${ExportBucket}", "export_prefix": "exports",
+      "types": {
+"""
+
+
+def _config_seed(data_types: Sequence[DataType]) -> str:
+    """The tenant document's seed (``/config-seed``): every type with the stack's backfill date."""
+    lines = [f'      "{dt.name}": {{"backfill_from": "${{BackfillFrom}}"}}' for dt in data_types]
+    return _CONFIG_SEED_HEAD + ",\n".join(lines) + "}}\n\n"
+
+
 #: region name -> text of all types at once (resources that list every type inside one value).
 WHOLE_REGIONS: dict[str, Callable[[Sequence[DataType]], str]] = {
     "dashboard": _dashboard,
+    "config-seed": _config_seed,
 }
 
 
