@@ -130,7 +130,9 @@ def test_resume_window_and_attempts(store: DynamoStateStore) -> None:
     raw = store.read_watermark(TENANT, "hour_entries").raw
     assert store.write_watermark(TENANT, "hour_entries", when, expected_raw=raw, run_id="r")
     assert store.read_watermark(TENANT, "hour_entries").resume is None
-    assert store.save_resume(TENANT, "hour_entries", RetryDays(retry_days=[date(2026, 11, 3)]), expected_raw=raw)
+    assert store.save_resume(
+        TENANT, "hour_entries", RetryDays(retry_days=[date(2026, 11, 3)]), expected_raw=raw
+    )
     assert store.save_resume(TENANT, "hour_entries", None, expected_raw=raw)
     assert store.read_watermark(TENANT, "hour_entries").resume is None
     assert store.read_watermark(TENANT, "hour_entries").window_seconds == 86400

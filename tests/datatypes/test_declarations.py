@@ -75,7 +75,7 @@ def test_every_declared_call_is_the_contracts(dt: DataType, role: str, call: Sev
 @pytest.mark.parametrize("dt", registry.DATA_TYPES, ids=lambda dt: dt.name)
 def test_declared_members_exist_in_the_entity(dt: DataType) -> None:
     members = {m.name for m in schema.ENTITIES[dt.entity]}
-    named = set(dt.change_time_members) | {r.member for r in dt.references}
+    named = set(dt.change_time_members) | {r.member for r in dt.references + dt.display_references}
     if isinstance(dt.export, S3Export):
         named.add(dt.export.date_member)
     if dt.status_queue is not None:
@@ -93,7 +93,7 @@ def test_references_are_dependencies(dt: DataType) -> None:
 @pytest.mark.parametrize("dt", registry.DATA_TYPES, ids=lambda dt: dt.name)
 def test_display_key_of_a_bare_record_is_its_guid_or_nothing(dt: DataType) -> None:
     record = getattr(models, dt.entity)(GUID="g-1")
-    assert dt.display_key(record) in (None, "g-1")
+    assert dt.display_key(record, {}) in (None, "g-1")
 
 
 def test_the_status_queue_types_reread_by_key_and_have_a_queue_read() -> None:

@@ -6,6 +6,7 @@ Real stack: the Severa simulator over HTTP, the S3 export target and the DynamoD
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from moto import mock_aws
 
 from severa_sync.config import parse_config
 from severa_sync.engine.engine import RunStatus, SyncEngine
+from severa_sync.engine.ports import Mapping
 from severa_sync.engine.resume import RetryDays
 from severa_sync.secrets import Secret
 from severa_sync.severa.client import SeveraClient
@@ -309,3 +311,19 @@ def test_a_day_too_slow_even_alone_is_read_again_by_the_next_run(
     assert stack.run().status is RunStatus.SUCCEEDED
     assert len(stack.files()[big.date().isoformat()]) == 40
     assert stack.image_problems() == []
+
+
+def test_hour_entries_are_logged_by_the_case_number_the_cases_mappings_know(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Payroll recognises a case by its number: an entry's log line shows it where the cases
+    type has delivered that case (its mapping keeps the number), read from state, not Severa."""
+    put_entry(stack.sim, 1, 2)
+    stack.state.put_mapping("acme", "cases", CASE, Mapping("P-512", "h", T0, {"display_key": "512"}))
+    calls = len(stack.sim.calls)
+    with caplog.at_level(logging.INFO, logger="severa-sync"):
+        assert stack.run().status is RunStatus.SUCCEEDED
+    delivered = [r for r in caplog.records if getattr(r, "action", None) == "record_delivered"]
+    assert delivered and all("case 512" in r.getMessage() for r in delivered)
+    assert all(CASE not in r.getMessage() for r in delivered)
+    assert all(c.operation != "ICase/GetCaseByGUID" for c in stack.sim.calls[calls:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from severa_sync.datatypes.model import Bind, DataType, Partition, S3Export, Sev
 ABSENCES_CATEGORY = "Absences"
 
 
-def display_absence(record: Any) -> str | None:
+def display_absence(record: Any, names: Mapping[str, str]) -> str | None:
     """The span and whose; never the name or notes (an absence's text may be personal)."""
     start, end = getattr(record, "StartDateTime", None), getattr(record, "EndDateTime", None)
     user = text(getattr(record, "OwnerUserGUID", None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from severa_sync.datatypes.model import (
 CUSTOMER_PAGE_SIZE = 100
 
 
-def display_customer(record: Any) -> str | None:
+def display_customer(record: Any, names: Mapping[str, str]) -> str | None:
     """ "Acme Oy (10023)": the name and the customer number people know."""
     name, number = text(getattr(record, "Name", None)), text(getattr(record, "Number", None))
     if name and number:

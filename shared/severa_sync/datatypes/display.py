@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -10,9 +10,9 @@ def text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def member(name: str) -> Callable[[Any], str | None]:
+def member(name: str) -> Callable[[Any, Mapping[str, str]], str | None]:
     """The record's ``name`` member as its display key (``CaseNumber``, an invoice's ``Number``)."""
-    return lambda record: text(getattr(record, name, None))
+    return lambda record, names: text(getattr(record, name, None))
 
 
 def with_guid(parts: list[str | None], record: Any) -> str | None:

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from severa_sync.datatypes.display import text, with_guid
-from severa_sync.datatypes.model import Bind, DataType, Partition, S3Export, SeveraCall, WindowKind
+from severa_sync.datatypes.model import (
+    Bind,
+    DataType,
+    Partition,
+    Reference,
+    S3Export,
+    SeveraCall,
+    WindowKind,
+)
 
 
-def display_hour_entry(record: Any) -> str | None:
-    """What payroll recognises: the day, the hours, whose and on which case (the GUID to look up)."""
+def display_hour_entry(record: Any, names: Mapping[str, str]) -> str | None:
+    """What payroll recognises: the day, the hours, whose and on which case: the case by its number
+    where the cases' mappings know it, else its GUID (and the entry's GUID to look it up)."""
     day, hours = getattr(record, "EventDate", None), getattr(record, "Quantity", None)
-    user, case = text(getattr(record, "UserGUID", None)), text(getattr(record, "CaseGUID", None))
+    user, case_guid = text(getattr(record, "UserGUID", None)), text(getattr(record, "CaseGUID", None))
+    case = names.get(case_guid, case_guid) if case_guid else None
     return with_guid(
         [
             day.date().isoformat() if day else None,
@@ -43,6 +54,7 @@ HOUR_ENTRIES = DataType(
     default_window=timedelta(days=7),
     default_overlap=timedelta(minutes=2),
     display_key=display_hour_entry,
+    display_references=(Reference("CaseGUID", "cases", required=False),),
     fallback_windows=True,
     # Days are read by date, the watermark is a change time: an entry dated ahead and not read
     # now would wait for its next change. The reconciliation reads a year ahead, in one window.

@@ -8,13 +8,16 @@ that differs between types is a field here, so no code outside this package test
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-#: Human key of a record for logs ("Invoice number 10501", "Account Acme Oy (10023)").
-DisplayKey = Callable[[Any], "str | None"]
+#: GUID -> the human key it is known by (a case's number), for records shown in a display key.
+Names = Mapping[str, str]
+#: Human key of a record for logs ("Invoice number 10501", "Account Acme Oy (10023)"), given the
+#: names known of the records it refers to (``DataType.display_references``; may be empty).
+DisplayKey = Callable[[Any, Names], "str | None"]
 
 
 def plural(noun: str) -> str:
@@ -152,6 +155,9 @@ class DataType:
     default_overlap: timedelta
     #: Human key of a record in logs, alerts and ``state mappings``.
     display_key: DisplayKey
+    #: Referenced records shown by their own human key in this type's display key (an hour entry's
+    #: case by its number), looked up in the referenced type's mappings (no Severa call).
+    display_references: tuple[Reference, ...] = ()
     #: How a record is named before its display key in logs ("Invoice number 10501"); the noun if unset.
     label: str | None = None
     #: Types that must have run before this one (accounts and cases before invoices).

@@ -7,6 +7,7 @@ that buffers, once ``flush`` wrote it). Nothing here decides what is read: the s
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from itertools import islice
 
@@ -49,6 +50,9 @@ class RecordFlow:
         self.unflushed: list[tuple[SourceRecord, bool, bool, str | None]] = []
         #: Collected during a SINCE read for the next run's overlap filter (None otherwise).
         self.recent: wm.RecentChanges | None = None
+        #: GUID -> human key of records this type's display keys refer to, and the GUIDs asked for.
+        self._names: dict[str, str] = {}
+        self._names_asked: set[str] = set()
 
     def process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None = None) -> None:
         """Deliver ``records`` in batches; stops between batches when time runs out.
@@ -71,6 +75,7 @@ class RecordFlow:
             if not batch:
                 return
             self.counts.fetched += len(batch)
+            batch = self._named(batch)
             undecodable = [(r, r.error) for r in batch if r.error is not None]
             if undecodable:  # parked alone under their GUID; the rest of the answer goes on
                 batch = [r for r in batch if r.error is None]
@@ -93,6 +98,40 @@ class RecordFlow:
             self._run.keep_lock()
             if self._run.out_of_time():
                 raise OutOfTime
+
+    def _named(self, batch: list[SourceRecord]) -> list[SourceRecord]:
+        """The batch with display keys that name referenced records by their own key (an hour
+        entry's case by its number), from the referenced types' mappings: one batched state read
+        per batch for the GUIDs not seen yet, no Severa call. Unknown ones stay GUIDs."""
+        run = self._run
+        references = run.dt.display_references
+        if not references:
+            return batch
+        for reference in references:
+            wanted = {
+                str(value)
+                for r in batch
+                if r.error is None and (value := getattr(r.payload, reference.member, None))
+            } - self._names_asked
+            if not wanted:
+                continue
+            self._names_asked |= wanted
+            try:
+                found = run.state.get_mappings(run.tenant, reference.data_type, sorted(wanted))
+            except SyncError as error:  # a name is a courtesy: the GUID still identifies the record
+                run.log.debug(f"Names for display keys not read: {error.message}", action="names_unread")
+                continue
+            self._names.update(
+                {guid: m.extra["display_key"] for guid, m in found.items() if m.extra.get("display_key")}
+            )
+        if not self._names:
+            return batch
+        return [
+            r
+            if r.error is not None
+            else replace(r, display_key=run.dt.display_key(r.payload, self._names) or r.key)
+            for r in batch
+        ]
 
     def deliver(self, batch: list[SourceRecord]) -> None:
         each = len(batch) <= PER_RECORD_INFO_LIMIT

@@ -317,7 +317,7 @@ class SeveraSource:
         return SourceRecord(
             key=key,
             changed_at=_changed_at(data_type, record),
-            display_key=data_type.display_key(record) or key,
+            display_key=data_type.display_key(record, {}) or key,
             content_hash=content_hash,
             payload=record,
         )
