@@ -25,6 +25,7 @@ from severa_sync.config_store import LastGoodConfig, Rejection, config_reader
 from severa_sync.engine.engine import SyncEngine
 from severa_sync.engine.ports import Alerts, Source, StateStore, Target
 from severa_sync.errors import ConfigError, MappingError
+from severa_sync.orchestration import RetryPayload, RetryStarts
 from severa_sync.registry import DataType, TargetKind
 from severa_sync.secrets import EnvironmentSecrets, SecretResolver, SecretsManagerSecrets
 from severa_sync.telemetry import EmfTelemetry, Telemetry
@@ -74,7 +75,7 @@ class Runtime:
     telemetry: Telemetry
     secrets: SecretResolver
     deadline: Deadline = field(default_factory=Deadline)
-    retry_starter: Any = None
+    retry_starter: RetryStarts | None = None
     _source: Source | None = None
     _targets: dict[TargetKind, Target] = field(default_factory=dict)
 
@@ -143,12 +144,8 @@ class Runtime:
     def start_retry(self, answer: dict[str, Any]) -> None:
         if self.retry_starter is None:
             return
-        payload = {
-            key: answer.get(key)
-            for key in ("data_type", "tenant", "function_name", "attempt", "status", "run_id")
-        }
-        payload["attempt"] = int(payload["attempt"] or 0) + 1
-        self.retry_starter.start(payload, name=f"{answer['data_type']}-{answer['run_id']}"[:80])
+        payload = RetryPayload.after(answer)
+        self.retry_starter.start(payload, name=payload.name)
 
 
 def build_runtime(settings: RuntimeSettings, config: TenantConfig) -> Runtime:

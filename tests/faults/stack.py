@@ -24,6 +24,7 @@ from severa_sync.alerts.sns import SnsAlerts
 from severa_sync.config import TenantConfig
 from severa_sync.engine.engine import SyncEngine
 from severa_sync.handler import handle
+from severa_sync.orchestration import RetryPayload
 from severa_sync.registry import TargetKind
 from severa_sync.runtime import Runtime, RuntimeSettings
 from severa_sync.secrets import EnvironmentSecrets, Secret
@@ -125,9 +126,11 @@ class RetryStarts:
         self.pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def start(self, payload: dict[str, Any], *, name: str) -> None:
+    def start(self, payload: RetryPayload, name: str) -> str | None:
         with self._lock:
-            self.pending.append(dict(payload))
+            # As Step Functions gets it: the JSON the state machine reads.
+            self.pending.append(RetryPayload.parse(payload.as_input()).model_dump())
+        return None
 
     def take(self) -> list[dict[str, Any]]:
         with self._lock:
