@@ -159,7 +159,7 @@ def make_client(sim: VismaSimulator, sleeps: Sleeps) -> Callable[..., VismaClien
 
 
 class Dependencies:
-    """The composition root's ``ensure_dependency``: delivers the Severa record it is asked for."""
+    """``ports.Dependencies`` for these tests: delivers the Severa record it is asked for."""
 
     def __init__(self, store: MemoryMappings) -> None:
         self.store = store
@@ -170,7 +170,7 @@ class Dependencies:
     def add(self, *records: SourceRecord) -> None:
         self.records.update({r.key: r for r in records})
 
-    def __call__(self, kind: str, guid: str) -> str:
+    def key_of(self, kind: str, guid: str) -> str:
         self.calls.append((kind, guid))
         if guid not in self.records or self.target is None:
             raise SeveraNotFound(f"{kind} {guid} not found in Severa")

@@ -319,3 +319,14 @@ class Alert:
 
 class Alerts(Protocol):
     def publish(self, alert: Alert) -> None: ...
+
+
+class Dependencies(Protocol):
+    """Records one data type needs of another (a case needs its account; an invoice its account and
+    case), owned by the engine: a target asks here instead of calling back into the composition
+    root. ``engine.dependencies.OnDemandDependencies`` is the implementation."""
+
+    def key_of(self, data_type: str, severa_guid: str) -> str:
+        """The target key of that record, syncing it on demand (read by key, delivered) when the
+        target has none yet; a ``MappingError`` when it cannot be had."""
+        ...

@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.datatypes.model import VismaDocument, VismaExport
-from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
+from severa_sync.engine.ports import Delivery, Dependencies, Mapping, SourceRecord, StateStore, Window
 from severa_sync.errors import (
     CallInfo,
     ChangedDuringTransfer,
@@ -65,13 +65,13 @@ class VismaTarget:
         state: StateStore,
         tenant: str,
         config: TenantConfig,
-        ensure_dependency: Callable[[str, str], str],
+        dependencies: Dependencies,
     ):
         self._client = client
         self._state = state
         self._tenant = tenant
         self._config = config
-        self._ensure_dependency = ensure_dependency
+        self._dependencies = dependencies
         self._known_dependencies: dict[tuple[str, str], str] = {}
         self._creations = Creations(state, tenant)
 
@@ -163,7 +163,7 @@ class VismaTarget:
                     "syncing it first",
                     extra={"dependency": kind, "dependency_guid": str(guid)},
                 )
-                self._known_dependencies[cache_key] = self._ensure_dependency(kind, str(guid))
+                self._known_dependencies[cache_key] = self._dependencies.key_of(kind, str(guid))
             else:
                 self._known_dependencies[cache_key] = found.target_key
         return self._known_dependencies[cache_key]
