@@ -17,9 +17,10 @@ from pydantic import BaseModel
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig
-from severa_sync.engine.ports import Mapping, SourceRecord
+from severa_sync.engine.ports import Mapping, PendingJob, SourceRecord
 from severa_sync.errors import SeveraNotFound
 from severa_sync.secrets import Secret
+from severa_sync.state.table import PENDING_JOBS, pending_job_mapping
 from severa_sync.targets.visma import VismaClient, VismaTarget
 from severa_sync_tools.simulators.visma import VismaSimulator
 
@@ -102,6 +103,17 @@ class MemoryMappings:
     def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None:
         for key in keys:
             self.mappings.pop((tenant, data_type, key), None)
+
+    # background jobs, as the stores keep them (``state.table.pending_job_mapping``)
+    def pending_job(self, tenant: str, reference: str) -> PendingJob | None:
+        found = self.get_mapping(tenant, PENDING_JOBS, reference)
+        return None if found is None else PendingJob(reference, found.target_key, found.delivered_at)
+
+    def remember_job(self, tenant: str, job: PendingJob) -> None:
+        self.put_mapping(tenant, PENDING_JOBS, job.reference, pending_job_mapping(job))
+
+    def forget_job(self, tenant: str, reference: str) -> None:
+        self.forget_mappings(tenant, PENDING_JOBS, [reference])
 
 
 # -- fixtures ---------------------------------------------------------------------------------
