@@ -8,11 +8,12 @@ answers ``ExecutionAlreadyExists`` for a name it has seen, and that is success h
 
 from __future__ import annotations
 
-import json
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from severa_sync.awscalls import error_code, failure
 from severa_sync.errors import CallInfo, ConfigError, SyncError
@@ -20,7 +21,6 @@ from severa_sync.errors import CallInfo, ConfigError, SyncError
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-PAYLOAD_KEYS = ("data_type", "tenant", "function_name", "attempt", "status", "run_id")
 STATUSES = ("retry_later", "partial")
 MAX_NAME_CHARS = 80  # Step Functions execution names: 1-80 of [A-Za-z0-9_-]
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -30,6 +30,62 @@ class RetryStartFailed(SyncError):
     """The retry machine could not be started: the next scheduled run picks the work up."""
 
     code = "retry_start_failed"
+
+
+class RetryPayload(BaseModel):
+    """The retry machine's input: the handler builds it, ``RetryStarter`` sends it, the state machine
+    reads it by path (``$.data_type``, ``$.tenant``, ``$.function_name``, ``$.attempt``, ``$.status``,
+    ``$.run_id``; ``tests/infra`` checks these fields against ``retry.asl.json``) and the local retry
+    loops parse it back. Its JSON is exactly these six keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_type: str = Field(min_length=1)
+    tenant: str = Field(min_length=1)
+    function_name: str = Field(min_length=1)
+    #: The number the machine's first retry call carries (the run that started it carried one less).
+    attempt: int = Field(ge=0)
+    status: Literal["retry_later", "partial"]
+    run_id: str = Field(min_length=1)
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any] | str | bytes) -> RetryPayload:
+        """From a dict or its JSON (an execution's input); a ``ConfigError`` naming the first bad field."""
+        try:
+            if isinstance(value, str | bytes):
+                return cls.model_validate_json(value)
+            return cls.model_validate(dict(value))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(part) for part in err["loc"]) or "payload"
+            if err["type"] == "missing":
+                raise ConfigError(f"retry payload lacks {where}") from None
+            if where == "status":
+                raise ConfigError(
+                    f"retry payload status {err.get('input')!r} is not one of {', '.join(STATUSES)}"
+                ) from None
+            raise ConfigError(f"retry payload {where}: {err['msg']}") from None
+
+    @classmethod
+    def after(cls, answer: Mapping[str, Any]) -> RetryPayload:
+        """What a run's answer hands to the machine: the same run, its next attempt number."""
+        fields = {key: answer.get(key) for key in cls.model_fields}
+        fields["attempt"] = int(fields["attempt"] or 0) + 1
+        return cls.parse(fields)
+
+    @property
+    def name(self) -> str:
+        """The execution's name before ``execution_name`` makes it safe: one per run."""
+        return f"{self.data_type}-{self.run_id}"[:MAX_NAME_CHARS]
+
+    def as_input(self) -> str:
+        return self.model_dump_json()
+
+
+class RetryStarts(Protocol):
+    """What the runtime needs to hand a run to the retry machine (``RetryStarter``, or a test's queue)."""
+
+    def start(self, payload: RetryPayload, name: str) -> str | None: ...
 
 
 def execution_name(name: str) -> str:
@@ -46,22 +102,15 @@ class RetryStarter:
         self._arn = state_machine_arn
         self.last_call: CallInfo | None = None
 
-    def start(self, payload: dict[str, Any], name: str) -> str | None:
+    def start(self, payload: RetryPayload, name: str) -> str | None:
         """The new execution's ARN, or None when an execution of that name already exists."""
-        missing = [key for key in PAYLOAD_KEYS if key not in payload]
-        if missing:
-            raise ConfigError(f"retry payload lacks {', '.join(missing)}")
-        if payload["status"] not in STATUSES:
-            raise ConfigError(
-                f"retry payload status {payload['status']!r} is not one of {', '.join(STATUSES)}"
-            )
         safe_name = execution_name(name)
         params = {"state_machine_arn": self._arn, "name": safe_name}
         call = CallInfo(system="stepfunctions", operation="StartExecution", params=params)
         self.last_call = call
         try:
             resp = self._sfn.start_execution(
-                stateMachineArn=self._arn, name=safe_name, input=json.dumps(payload)
+                stateMachineArn=self._arn, name=safe_name, input=payload.as_input()
             )
         except (ClientError, BotoCoreError) as exc:
             if error_code(exc) == "ExecutionAlreadyExists":

@@ -14,20 +14,23 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.config_store import ALERT_KIND as CONFIG_ALERT_KIND
 from severa_sync.config_store import LastGoodConfig, Rejection, config_reader
+from severa_sync.engine.dependencies import OnDemandDependencies
 from severa_sync.engine.engine import SyncEngine
-from severa_sync.engine.ports import Alerts, Source, StateStore, Target
-from severa_sync.errors import ConfigError, MappingError
+from severa_sync.engine.ports import Alerts, Dependencies, Source, StateStore, Target
+from severa_sync.errors import ConfigError
+from severa_sync.orchestration import RetryPayload, RetryStarts
 from severa_sync.registry import DataType, TargetKind
 from severa_sync.secrets import EnvironmentSecrets, SecretResolver, SecretsManagerSecrets
 from severa_sync.telemetry import EmfTelemetry, Telemetry
+from severa_sync.timeutil import utcnow
 
 
 class RuntimeSettings(BaseModel):
@@ -65,8 +68,53 @@ class Deadline:
         return self.remaining()
 
 
+#: Builds one adapter from the runtime's shared parts (config, secrets, state, deadline, clock,
+#: dependencies); called once, when the adapter is first needed.
+SourceFactory = Callable[["Runtime"], Source]
+TargetFactory = Callable[["Runtime"], Target]
+
+
+def severa_source(runtime: Runtime) -> Source:
+    """The production source: ``SeveraSource`` on a ``SeveraClient`` with the tenant's API key."""
+    from severa_sync.severa.client import SeveraClient
+    from severa_sync.severa.source import SeveraSource
+
+    api_key = runtime.secrets.resolve(runtime.config.severa.api_key_secret)
+    client = SeveraClient(runtime.config, api_key, remaining_seconds=runtime.deadline)
+    return SeveraSource(client, runtime.config)
+
+
+def visma_target(runtime: Runtime) -> Target:
+    from severa_sync.targets.visma.client import VismaClient
+    from severa_sync.targets.visma.target import VismaTarget
+
+    secret = runtime.secrets.resolve(runtime.config.visma.client_secret_secret)
+    client = VismaClient(runtime.config.visma, secret, remaining_seconds=runtime.deadline)
+    return VismaTarget(client, runtime.state, runtime.config.tenant, runtime.config, runtime.dependencies)
+
+
+def s3_target(runtime: Runtime) -> Target:
+    import boto3
+
+    from severa_sync.targets.s3 import S3ExportTarget
+
+    return S3ExportTarget(boto3.client("s3"), runtime.state, runtime.config, clock=runtime.clock)
+
+
+def production_targets() -> dict[TargetKind, TargetFactory]:
+    return {TargetKind.VISMA: visma_target, TargetKind.S3: s3_target}
+
+
 @dataclass
 class Runtime:
+    """The composition root: the engine and its adapters, built from the parts it is given.
+
+    State, alerts, telemetry, secrets, the retry starter and the clock are given whole; the source
+    and the targets as factories (``severa_source``, ``production_targets`` by default), built
+    lazily per target kind so an hour-entries function never needs Visma.net credentials. Tests
+    pass fakes or wrappers here; nothing reaches into a built runtime.
+    """
+
     config: TenantConfig
     settings: RuntimeSettings
     state: StateStore
@@ -74,60 +122,30 @@ class Runtime:
     telemetry: Telemetry
     secrets: SecretResolver
     deadline: Deadline = field(default_factory=Deadline)
-    retry_starter: Any = None
-    _source: Source | None = None
-    _targets: dict[TargetKind, Target] = field(default_factory=dict)
+    retry_starter: RetryStarts | None = None
+    source_factory: SourceFactory = severa_source
+    target_factories: dict[TargetKind, TargetFactory] = field(default_factory=production_targets)
+    clock: Callable[[], datetime] = utcnow
+    _source: Source | None = field(default=None, init=False, repr=False)
+    _targets: dict[TargetKind, Target] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def source(self) -> Source:
         if self._source is None:
-            from severa_sync.severa.client import SeveraClient
-            from severa_sync.severa.source import SeveraSource
-
-            api_key = self.secrets.resolve(self.config.severa.api_key_secret)
-            client = SeveraClient(self.config, api_key, remaining_seconds=self.deadline)
-            self._source = SeveraSource(client, self.config)
+            self._source = self.source_factory(self)
         return self._source
 
     def target_for(self, dt: DataType) -> Target:
         if dt.target not in self._targets:
-            self._targets[dt.target] = self._build_target(dt.target)
+            if dt.target not in self.target_factories:
+                raise ConfigError(f"no target is configured for {dt.target.value} data types")
+            self._targets[dt.target] = self.target_factories[dt.target](self)
         return self._targets[dt.target]
 
-    def _build_target(self, kind: TargetKind) -> Target:
-        if kind is TargetKind.S3:
-            import boto3
-
-            from severa_sync.targets.s3 import S3ExportTarget
-
-            return S3ExportTarget(boto3.client("s3"), self.state, self.config)
-        from severa_sync.targets.visma.client import VismaClient
-        from severa_sync.targets.visma.target import VismaTarget
-
-        secret = self.secrets.resolve(self.config.visma.client_secret_secret)
-        client = VismaClient(self.config.visma, secret, remaining_seconds=self.deadline)
-        return VismaTarget(client, self.state, self.config.tenant, self.config, self.ensure_dependency)
-
-    def ensure_dependency(self, type_name: str, severa_guid: str) -> str:
-        """The Visma.net key of an account or case, syncing that one record on demand when missing."""
-        dt = registry.get(type_name)
-        known = self.state.get_mapping(self.config.tenant, type_name, severa_guid)
-        if known is not None:
-            return known.target_key
-        record = self.source.read_by_key(dt, severa_guid)
-        if record is None:
-            raise MappingError(f"{dt.noun} {severa_guid} does not exist in Severa")
-        delivery = self.target_for(dt).deliver(dt, [record])
-        if delivery.failed:
-            _, error = delivery.failed[0]
-            raise MappingError(
-                f"{dt.noun} {record.display_key} could not be created on demand: {error.message}",
-                call=error.call,
-            )
-        made = self.state.get_mapping(self.config.tenant, type_name, severa_guid)
-        if made is None:
-            raise MappingError(f"{dt.noun} {record.display_key} was delivered but has no Visma.net key")
-        return made.target_key
+    @functools.cached_property
+    def dependencies(self) -> Dependencies:
+        """An account or case another record needs, synced on demand (``engine.dependencies``)."""
+        return OnDemandDependencies(self.config.tenant, self.state, lambda: self.source, self.target_for)
 
     @functools.cached_property
     def engine(self) -> SyncEngine:
@@ -138,17 +156,14 @@ class Runtime:
             state=self.state,
             alerts=self.alerts,
             telemetry=self.telemetry,
+            clock=self.clock,
         )
 
     def start_retry(self, answer: dict[str, Any]) -> None:
         if self.retry_starter is None:
             return
-        payload = {
-            key: answer.get(key)
-            for key in ("data_type", "tenant", "function_name", "attempt", "status", "run_id")
-        }
-        payload["attempt"] = int(payload["attempt"] or 0) + 1
-        self.retry_starter.start(payload, name=f"{answer['data_type']}-{answer['run_id']}"[:80])
+        payload = RetryPayload.after(answer)
+        self.retry_starter.start(payload, name=payload.name)
 
 
 def build_runtime(settings: RuntimeSettings, config: TenantConfig) -> Runtime:
@@ -180,10 +195,12 @@ def build_runtime(settings: RuntimeSettings, config: TenantConfig) -> Runtime:
         if settings.ALERT_TOPIC_ARN
         else (_NoAlerts())
     )
-    runtime = Runtime(config, settings, state, alerts, EmfTelemetry(), secrets)
-    if settings.RETRY_STATE_MACHINE_ARN:
-        runtime.retry_starter = RetryStarter(boto3.client("stepfunctions"), settings.RETRY_STATE_MACHINE_ARN)
-    return runtime
+    starter = (
+        RetryStarter(boto3.client("stepfunctions"), settings.RETRY_STATE_MACHINE_ARN)
+        if settings.RETRY_STATE_MACHINE_ARN
+        else None
+    )
+    return Runtime(config, settings, state, alerts, EmfTelemetry(), secrets, retry_starter=starter)
 
 
 class _NoAlerts:

@@ -19,7 +19,7 @@ from moto.sns.models import sns_backends
 from severa_sync.alerts.sns import AlertPublishFailed, InMemoryAlerts, SnsAlerts, format_alert
 from severa_sync.engine.ports import Alert
 from severa_sync.errors import ConfigError
-from severa_sync.orchestration import RetryStarter, RetryStartFailed, execution_name
+from severa_sync.orchestration import RetryPayload, RetryStarter, RetryStartFailed, execution_name
 
 from .conftest import REGION
 
@@ -191,6 +191,7 @@ PAYLOAD = {
     "status": "retry_later",
     "run_id": "run-42",
 }
+RETRY = RetryPayload.parse(PAYLOAD)
 
 
 @pytest.fixture
@@ -207,7 +208,7 @@ def machine() -> tuple[Any, str]:
 
 def test_start_passes_the_payload(machine: tuple[Any, str]) -> None:
     sfn, arn = machine
-    execution_arn = RetryStarter(sfn, arn).start(PAYLOAD, "acme/invoices:run-42#1")
+    execution_arn = RetryStarter(sfn, arn).start(RETRY, "acme/invoices:run-42#1")
     assert execution_arn is not None
     described = sfn.describe_execution(executionArn=execution_arn)
     assert json.loads(described["input"]) == PAYLOAD
@@ -217,27 +218,36 @@ def test_start_passes_the_payload(machine: tuple[Any, str]) -> None:
 def test_a_second_start_of_the_same_name_starts_nothing(machine: tuple[Any, str]) -> None:
     sfn, arn = machine
     starter = RetryStarter(sfn, arn)
-    first = starter.start(PAYLOAD, "acme-invoices-run-42")
+    first = starter.start(RETRY, "acme-invoices-run-42")
     # A retried Lambda asks again, with a later attempt: Step Functions refuses the name.
-    assert starter.start({**PAYLOAD, "attempt": 2}, "acme-invoices-run-42") is None
+    assert starter.start(RETRY.model_copy(update={"attempt": 2}), "acme-invoices-run-42") is None
     assert [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == [first]
 
 
 def test_payload_is_checked(machine: tuple[Any, str]) -> None:
     sfn, arn = machine
-    starter = RetryStarter(sfn, arn)
     with pytest.raises(ConfigError, match="function_name"):
-        starter.start({k: v for k, v in PAYLOAD.items() if k != "function_name"}, "x")
+        RetryPayload.parse({k: v for k, v in PAYLOAD.items() if k != "function_name"})
     with pytest.raises(ConfigError, match="succeeded"):
-        starter.start({**PAYLOAD, "status": "succeeded"}, "x")
+        RetryPayload.parse({**PAYLOAD, "status": "succeeded"})
+    with pytest.raises(ConfigError, match="source: Extra inputs"):
+        RetryPayload.parse({**PAYLOAD, "source": "retry"})
     assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+def test_payload_after_an_answer_is_the_next_attempt_and_round_trips() -> None:
+    answer = {**PAYLOAD, "attempt": 0, "fetched": 3, "error_code": "severa_unavailable"}
+    payload = RetryPayload.after(answer)
+    assert payload.attempt == 1 and payload.name == "invoices-run-42"
+    assert json.loads(payload.as_input()) == PAYLOAD
+    assert RetryPayload.parse(payload.as_input()) == payload
 
 
 def test_start_failure_is_typed_with_the_call(machine: tuple[Any, str]) -> None:
     sfn, arn = machine
     missing = arn.replace("severa-sync-retry", "nope")
     with pytest.raises(RetryStartFailed) as caught:
-        RetryStarter(sfn, missing).start(PAYLOAD, "run-1")
+        RetryStarter(sfn, missing).start(RETRY, "run-1")
     call = caught.value.call
     assert call is not None and call.operation == "StartExecution" and call.status == 400
     assert call.params == {"state_machine_arn": missing, "name": "run-1"}

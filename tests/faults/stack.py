@@ -22,8 +22,9 @@ import requests
 from severa_sync import registry
 from severa_sync.alerts.sns import SnsAlerts
 from severa_sync.config import TenantConfig
-from severa_sync.engine.engine import SyncEngine
+from severa_sync.engine.ports import Source, Target
 from severa_sync.handler import handle
+from severa_sync.orchestration import RetryPayload
 from severa_sync.registry import TargetKind
 from severa_sync.runtime import Runtime, RuntimeSettings
 from severa_sync.secrets import EnvironmentSecrets, Secret
@@ -125,9 +126,11 @@ class RetryStarts:
         self.pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def start(self, payload: dict[str, Any], *, name: str) -> None:
+    def start(self, payload: RetryPayload, name: str) -> str | None:
         with self._lock:
-            self.pending.append(dict(payload))
+            # As Step Functions gets it: the JSON the state machine reads.
+            self.pending.append(RetryPayload.parse(payload.as_input()).model_dump())
+        return None
 
     def take(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -179,6 +182,37 @@ class Container:
             fate,
             "state",
         )
+
+        def source(runtime: Runtime) -> Source:
+            severa = SeveraClient(
+                config,
+                Secret(stack.secrets["SEVERA_API_KEY"]),
+                remaining_seconds=runtime.deadline,
+                session=SeveraSession(fate, self),
+                sleep=sleep,
+            )
+            return KillableSource(SeveraSource(severa, config), fate, "source")
+
+        def visma_target(runtime: Runtime) -> Target:
+            visma = VismaClient(
+                config.visma,
+                Secret(stack.secrets["VISMA_CLIENT_SECRET"]),
+                session=KillableSession(fate, "visma"),
+                remaining_seconds=runtime.deadline,
+                sleep=sleep,
+                retry_backoff_seconds=0.0,
+            )
+            target = VismaTarget(visma, runtime.state, TENANT, config, runtime.dependencies)
+            return KillableTarget(target, fate, "visma_target")
+
+        def s3_target(runtime: Runtime) -> Target:
+            s3: Any = Killable(stack.aws.s3, fate, "s3")  # the boto3 client, each call a step
+            return KillableTarget(
+                S3ExportTarget(s3, runtime.state, config, clock=runtime.clock), fate, "s3_target"
+            )
+
+        # Built like ``runtime.build_runtime`` builds it, from these parts: our clock, the killable
+        # adapters, and the retry starts queued instead of sent to Step Functions.
         runtime = Runtime(
             config,
             RuntimeSettings(STATE_TABLE=stack.aws.table, SECRETS_BACKEND="env"),
@@ -186,37 +220,9 @@ class Container:
             Killable(SnsAlerts(stack.aws.sns, stack.aws.topic_arn), fate, "alerts"),
             CollectingTelemetry(),
             EnvironmentSecrets(stack.secrets),
-        )
-        severa = SeveraClient(
-            config,
-            Secret(stack.secrets["SEVERA_API_KEY"]),
-            remaining_seconds=runtime.deadline,
-            session=SeveraSession(fate, self),
-            sleep=sleep,
-        )
-        runtime._source = KillableSource(SeveraSource(severa, config), fate, "source")
-        visma = VismaClient(
-            config.visma,
-            Secret(stack.secrets["VISMA_CLIENT_SECRET"]),
-            session=KillableSession(fate, "visma"),
-            remaining_seconds=runtime.deadline,
-            sleep=sleep,
-            retry_backoff_seconds=0.0,
-        )
-        visma_target = VismaTarget(visma, self.state, TENANT, config, runtime.ensure_dependency)
-        s3: Any = Killable(stack.aws.s3, fate, "s3")  # the boto3 client, each call a step
-        s3_target = S3ExportTarget(s3, self.state, config, clock=stack.clock)
-        runtime._targets[TargetKind.VISMA] = KillableTarget(visma_target, fate, "visma_target")
-        runtime._targets[TargetKind.S3] = KillableTarget(s3_target, fate, "s3_target")
-        runtime.retry_starter = stack.retry_starts
-        # The same engine ``Runtime.engine`` builds, with our clock.
-        runtime.__dict__["engine"] = SyncEngine(
-            config=config,
-            source=runtime.source,
-            target_for=runtime.target_for,
-            state=runtime.state,
-            alerts=runtime.alerts,
-            telemetry=runtime.telemetry,
+            retry_starter=stack.retry_starts,
+            source_factory=source,
+            target_factories={TargetKind.VISMA: visma_target, TargetKind.S3: s3_target},
             clock=stack.clock,
         )
         self.runtime = runtime

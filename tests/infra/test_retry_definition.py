@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -229,3 +230,33 @@ def test_halt_item_keys_match_the_state_table_layout() -> None:
     assert set(item) >= {table.PARTITION_KEY, table.SORT_KEY}
     assert item[table.PARTITION_KEY]["S.$"] == f"States.Format('{table.tenant_pk('{}')}', $.tenant)"
     assert item[table.SORT_KEY]["S.$"] == f"States.Format('{table.halt_sk('{}')}', $.data_type)"
+
+
+def test_the_retry_payload_model_is_what_the_machine_reads() -> None:
+    """``orchestration.RetryPayload`` (built by the runtime, parsed by the local loops) has exactly
+    the input fields the definition reads: every ``$.<name>`` that no state writes itself."""
+    from severa_sync.orchestration import RetryPayload
+
+    def strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+        if isinstance(node, str):
+            yield key, node
+        elif isinstance(node, dict):
+            for name, value in node.items():
+                if name != "ResultSelector":  # paths there are into the task's result
+                    yield from strings(value, name)
+        elif isinstance(node, list):
+            for value in node:
+                yield from strings(value, key)
+
+    found = list(strings(STATES))
+    written = {text.removeprefix("$.").split(".")[0] for key, text in found if key == "ResultPath"}
+    read = {
+        name
+        for key, text in found
+        if key != "ResultPath"
+        for name in re.findall(r"(?<![$\w])\$\.([A-Za-z_]+)", text)
+    } - written
+    assert read == set(RetryPayload.model_fields)
+    assert {"settings", "counters", "last_result", "alert"} <= written
+    statuses = {c["StringEquals"] for c in STATES["RouteByStartStatus"]["Choices"]}
+    assert statuses == set(typing.get_args(RetryPayload.model_fields["status"].annotation))

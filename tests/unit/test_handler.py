@@ -10,10 +10,12 @@ import pytest
 
 from severa_sync import registry
 from severa_sync.config import parse_config
-from severa_sync.engine.engine import SyncEngine
-from severa_sync.errors import ConfigError, SeveraUnavailable
+from severa_sync.errors import ConfigError, SeveraUnavailable, SyncError
 from severa_sync.handler import handle
-from severa_sync.runtime import Deadline
+from severa_sync.orchestration import RetryPayload
+from severa_sync.registry import TargetKind
+from severa_sync.runtime import Deadline, Runtime, RuntimeSettings
+from severa_sync.secrets import EnvironmentSecrets
 from severa_sync.state.memory import MemoryStateStore
 from severa_sync.telemetry import CollectingTelemetry
 from tests.fakes import FakeSource, ListAlerts, MemoryTarget
@@ -32,52 +34,74 @@ class Context:
 
 
 @dataclass
-class FakeRuntime:
-    engine: SyncEngine
-    deadline: Deadline = field(default_factory=Deadline)
-    started: list[dict] = field(default_factory=list)
+class Starts:
+    """``Runtime.retry_starter``: the payloads the handler hands to the retry machine."""
 
-    def start_retry(self, answer: dict) -> None:
-        self.started.append(answer)
+    started: list[RetryPayload] = field(default_factory=list)
+    refuse: SyncError | None = None
+
+    def start(self, payload: RetryPayload, name: str) -> str | None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.started.append(payload)
+        return None
+
+
+@dataclass
+class Built:
+    """A real ``Runtime`` built from fakes, and the fakes."""
+
+    runtime: Runtime
+    source: FakeSource
+    starts: Starts
+
+    @property
+    def started(self) -> list[RetryPayload]:
+        return self.starts.started
 
 
 @pytest.fixture
-def runtime():
-    source = FakeSource()
-    engine = SyncEngine(
-        config=parse_config({"tenant": "acme"}),
-        source=source,
-        target_for=lambda dt: MemoryTarget(),
-        state=MemoryStateStore(),
-        alerts=ListAlerts(),
-        telemetry=CollectingTelemetry(),
+def built() -> Built:
+    source, starts, target = FakeSource(), Starts(), MemoryTarget()
+    runtime = Runtime(
+        parse_config({"tenant": "acme"}),
+        RuntimeSettings(STATE_BACKEND="local", SECRETS_BACKEND="env"),
+        MemoryStateStore(),
+        ListAlerts(),
+        CollectingTelemetry(),
+        EnvironmentSecrets({}),
+        retry_starter=starts,
+        source_factory=lambda rt: source,
+        target_factories={kind: (lambda rt: target) for kind in TargetKind},
     )
-    rt = FakeRuntime(engine)
-    rt.source = source
-    return rt
+    return Built(runtime, source, starts)
 
 
-def test_schedule_event_runs_the_engine(runtime):
+@pytest.fixture
+def runtime(built: Built) -> Runtime:
+    return built.runtime
+
+
+def test_schedule_event_runs_the_engine(built, runtime):
     answer = handle("accounts", {"data_type": "accounts", "source": "schedule"}, Context(), lambda: runtime)
     assert answer["status"] == "succeeded" and answer["function_name"] == "stack-accounts"
-    assert runtime.started == []
+    assert built.started == []
 
 
-def test_unavailable_from_the_schedule_starts_the_retry_machine_once(runtime):
-    runtime.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
+def test_unavailable_from_the_schedule_starts_the_retry_machine_once(built, runtime):
+    built.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
     answer = handle("accounts", {"source": "schedule"}, Context(), lambda: runtime)
     assert answer["status"] == "retry_later"
-    assert [a["run_id"] for a in runtime.started] == [answer["run_id"]]
+    assert [p.run_id for p in built.started] == [answer["run_id"]]
+    [payload] = built.started
+    assert (payload.function_name, payload.attempt, payload.status) == ("stack-accounts", 1, "retry_later")
 
 
-def test_a_retry_machine_that_cannot_start_is_logged_and_the_answer_says_so(runtime, caplog):
+def test_a_retry_machine_that_cannot_start_is_logged_and_the_answer_says_so(built, runtime, caplog):
     from severa_sync.orchestration import RetryStartFailed
 
-    def refuse(answer: dict) -> None:
-        raise RetryStartFailed("StartExecution of arn:sm failed: AccessDeniedException")
-
-    runtime.start_retry = refuse
-    runtime.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
+    built.starts.refuse = RetryStartFailed("StartExecution of arn:sm failed: AccessDeniedException")
+    built.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
     answer = handle("accounts", {"source": "schedule"}, Context(), lambda: runtime)
     assert (answer["status"], answer["retry_start_error"]) == ("retry_later", "retry_start_failed")
     line = next(r for r in caplog.records if getattr(r, "action", None) == "retry_start_failed")
@@ -85,11 +109,11 @@ def test_a_retry_machine_that_cannot_start_is_logged_and_the_answer_says_so(runt
     assert (line.tenant, line.run_id) == (answer["tenant"], answer["run_id"])  # type: ignore[attr-defined]
 
 
-def test_the_state_machine_invocation_only_answers(runtime):
-    runtime.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
+def test_the_state_machine_invocation_only_answers(built, runtime):
+    built.source.fail_on_read[1] = SeveraUnavailable("HTTP 503")
     answer = handle("accounts", {"source": "retry", "attempt": 4, "run_id": "r1"}, Context(), lambda: runtime)
     assert (answer["status"], answer["attempt"], answer["run_id"]) == ("retry_later", 4, "r1")
-    assert runtime.started == []
+    assert built.started == []
 
 
 def test_remaining_time_reaches_the_adapters(runtime):

@@ -17,9 +17,10 @@ from pydantic import BaseModel
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig
-from severa_sync.engine.ports import Mapping, SourceRecord
+from severa_sync.engine.ports import Mapping, PendingJob, SourceRecord
 from severa_sync.errors import SeveraNotFound
 from severa_sync.secrets import Secret
+from severa_sync.state.table import PENDING_JOBS, pending_job_mapping
 from severa_sync.targets.visma import VismaClient, VismaTarget
 from severa_sync_tools.simulators.visma import VismaSimulator
 
@@ -103,6 +104,17 @@ class MemoryMappings:
         for key in keys:
             self.mappings.pop((tenant, data_type, key), None)
 
+    # background jobs, as the stores keep them (``state.table.pending_job_mapping``)
+    def pending_job(self, tenant: str, reference: str) -> PendingJob | None:
+        found = self.get_mapping(tenant, PENDING_JOBS, reference)
+        return None if found is None else PendingJob(reference, found.target_key, found.delivered_at)
+
+    def remember_job(self, tenant: str, job: PendingJob) -> None:
+        self.put_mapping(tenant, PENDING_JOBS, job.reference, pending_job_mapping(job))
+
+    def forget_job(self, tenant: str, reference: str) -> None:
+        self.forget_mappings(tenant, PENDING_JOBS, [reference])
+
 
 # -- fixtures ---------------------------------------------------------------------------------
 @dataclass
@@ -159,7 +171,7 @@ def make_client(sim: VismaSimulator, sleeps: Sleeps) -> Callable[..., VismaClien
 
 
 class Dependencies:
-    """The composition root's ``ensure_dependency``: delivers the Severa record it is asked for."""
+    """``ports.Dependencies`` for these tests: delivers the Severa record it is asked for."""
 
     def __init__(self, store: MemoryMappings) -> None:
         self.store = store
@@ -170,7 +182,7 @@ class Dependencies:
     def add(self, *records: SourceRecord) -> None:
         self.records.update({r.key: r for r in records})
 
-    def __call__(self, kind: str, guid: str) -> str:
+    def key_of(self, kind: str, guid: str) -> str:
         self.calls.append((kind, guid))
         if guid not in self.records or self.target is None:
             raise SeveraNotFound(f"{kind} {guid} not found in Severa")

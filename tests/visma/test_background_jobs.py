@@ -15,7 +15,6 @@ import pytest
 
 from severa_sync.engine.ports import SourceRecord
 from severa_sync.errors import OutcomeUnknown, TargetUnavailable
-from severa_sync.targets.visma.target import PENDING_INVOICE_JOBS
 from severa_sync_tools.simulators.visma import VismaSimulator
 
 from .conftest import Harness
@@ -57,16 +56,15 @@ def _state_polls(sim: VismaSimulator) -> list[int]:
 
 
 def _pending(h: Harness) -> str | None:
-    found = h.store.get_mapping("demo", PENDING_INVOICE_JOBS, "10501")
-    return None if found is None else found.target_key
+    found = h.store.pending_job("demo", "10501")
+    return None if found is None else found.job_id
 
 
 def _remembered_hours_ago(h: Harness, hours: float) -> None:
     """Age the remembered job, as if the attempt that queued it ran ``hours`` ago."""
-    found = h.store.get_mapping("demo", PENDING_INVOICE_JOBS, "10501")
-    assert found is not None and found.target_key
-    aged = replace(found, delivered_at=found.delivered_at - timedelta(hours=hours))
-    h.store.put_mapping("demo", PENDING_INVOICE_JOBS, "10501", aged)
+    found = h.store.pending_job("demo", "10501")
+    assert found is not None and found.job_id
+    h.store.remember_job("demo", replace(found, queued_at=found.queued_at - timedelta(hours=hours)))
 
 
 def _first_attempt_runs_out_of_time(h: Harness, clock: Clock, invoice: SourceRecord) -> str:

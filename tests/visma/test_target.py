@@ -19,6 +19,7 @@ from severa_sync.errors import (
     TargetUnavailable,
     TimeBudgetSpent,
 )
+from severa_sync.targets.visma.target import VismaTarget
 from severa_sync_tools.simulators.visma import VismaSimulator
 
 from .conftest import CLIENT_SECRET, Case, Customer, Harness, Invoice, InvoiceRow, logged, record, rows
@@ -131,12 +132,13 @@ def test_case_whose_account_cannot_be_synced_fails_alone(harness: Harness) -> No
 
 
 def test_dependency_error_that_stops_the_run_is_raised(harness: Harness) -> None:
-    def down(kind: str, guid: str) -> str:
-        raise TargetUnavailable("Visma.net down")
+    class Down:
+        def key_of(self, kind: str, guid: str) -> str:
+            raise TargetUnavailable("Visma.net down")
 
-    harness.target._ensure_dependency = down
+    target = VismaTarget(harness.client, harness.store, "demo", harness.config, Down())  # type: ignore[arg-type]
     with pytest.raises(TargetUnavailable):
-        harness.target.deliver(CASES, [_case(1)])
+        target.deliver(CASES, [_case(1)])
 
 
 # -- invoices -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 from severa_sync import registry
 from severa_sync.config import TenantConfig, parse_config
 from severa_sync.errors import ConfigError
+from severa_sync.orchestration import RetryPayload
 from severa_sync.runtime import reset_runtime
 from severa_sync.secrets import Secret
 from severa_sync.state.table import create_state_table
@@ -135,9 +136,9 @@ class LocalStack:
         out = []
         for item in listed["executions"]:
             described = sfn.describe_execution(executionArn=item["executionArn"])
-            out.append(
-                {"arn": item["executionArn"], "name": item["name"], "input": json.loads(described["input"])}
-            )
+            # Parsed as the handler built it (a payload the machine could not read fails here, loudly).
+            payload = RetryPayload.parse(described["input"])
+            out.append({"arn": item["executionArn"], "name": item["name"], "input": payload.model_dump()})
         return out
 
     def close_execution(self, arn: str, status: str) -> None:

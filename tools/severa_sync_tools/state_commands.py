@@ -176,32 +176,21 @@ def cmd_state(args: argparse.Namespace, console: Console) -> int:
         return _state_retry_set(console, store, tenant, args.data_type, _table_style(args))
 
 
-def _watermark_items(args: argparse.Namespace, store: StateStore, tenant: str) -> dict[str, dict[str, Any]]:
-    """The watermark items as stored (the port reads one type at a time; this lists them all)."""
-    if not uses_aws_state(args):
-        rows = store.watermarks(tenant)  # type: ignore[attr-defined]
-    else:
-        from severa_sync.state.table import StateTable
-
-        rows = list(StateTable(dynamodb_client(args), table_name(args)).query_prefix(tenant, "WATERMARK#"))
-    return {str(row.get("data_type") or row["sk"].split("#", 1)[1]): row for row in rows}
-
-
 def _state_list(console: Console, args: argparse.Namespace, store: StateStore, tenant: str) -> int:
-    items = _watermark_items(args, store, tenant)
+    items = {row.data_type: row for row in store.watermark_rows(tenant)}
     halted = {h.data_type for h in store.halts(tenant)}
     rows = []
     for dt in registry.run_order():
-        item = items.get(dt.name, {})
-        last = item.get("last_run") or {}
+        item = items.get(dt.name)
+        last = item.last_run if item else {}
         status = str(last.get("status", "-")) + (" (halted)" if dt.name in halted else "")
         # fetched = delivered + skipped + failed + overlap (re-read by the overlap, dropped, not re-sent)
         overlap = last.get("dropped_overlap", 0 if last else "-")
         rows.append(
             [
                 dt.name,
-                str(item.get("watermark") or "not set"),
-                str(item.get("updated_by") or "-"),
+                (item and item.watermark) or "not set",
+                (item and item.updated_by) or "-",
                 status,
                 *(str(last.get(k, "-")) for k in ("fetched", "delivered", "skipped", "failed")),
                 str(overlap),

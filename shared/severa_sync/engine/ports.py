@@ -293,6 +293,23 @@ class StateStore(Protocol):
 
     def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None: ...
 
+    # background jobs (a Visma.net invoice write queued, not yet seen to end) ---------------------
+    def pending_job(self, tenant: str, reference: str) -> PendingJob | None:
+        """The background job an earlier attempt queued for the document ``reference`` (an
+        invoice's ``externalReference``), None when none is pending."""
+        ...
+
+    def remember_job(self, tenant: str, job: PendingJob) -> None:
+        """Kept from the moment the job is queued until the document is linked."""
+        ...
+
+    def forget_job(self, tenant: str, reference: str) -> None: ...
+
+    # operator: every watermark item at once (``severa-sync state list``) -------------------------
+    def watermark_rows(self, tenant: str) -> list[WatermarkRow]:
+        """Every data type's watermark item as stored, with its last run: one read for the list."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
@@ -302,6 +319,27 @@ class Mapping:
     content_hash: str
     delivered_at: datetime
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    """A document write queued on the target's background API and not seen to end (Visma.net keeps
+    a job's state 24 hours): the next attempt asks the job before it looks up or sends anything."""
+
+    reference: str  # the document's key in the target (an invoice's ``externalReference``)
+    job_id: str
+    queued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WatermarkRow:
+    """One data type's watermark item as an operator reads it (``severa-sync state list``)."""
+
+    data_type: str
+    watermark: str | None  # as stored
+    updated_by: str | None
+    #: The last run's counts as stored (``run_id``, ``status``, ``fetched``, ..., ``finished_at``).
+    last_run: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,3 +358,14 @@ class Alert:
 
 class Alerts(Protocol):
     def publish(self, alert: Alert) -> None: ...
+
+
+class Dependencies(Protocol):
+    """Records one data type needs of another (a case needs its account; an invoice its account and
+    case), owned by the engine: a target asks here instead of calling back into the composition
+    root. ``engine.dependencies.OnDemandDependencies`` is the implementation."""
+
+    def key_of(self, data_type: str, severa_guid: str) -> str:
+        """The target key of that record, syncing it on demand (read by key, delivered) when the
+        target has none yet; a ``MappingError`` when it cannot be had."""
+        ...

@@ -32,6 +32,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from severa_sync.awscalls import error_code, failure
+from severa_sync.engine.ports import Mapping, PendingJob, WatermarkRow
 from severa_sync.errors import CallInfo, SyncError
 from severa_sync.timeutil import format_watermark
 
@@ -97,6 +98,35 @@ def mapping_prefix(data_type: str) -> str:
 
 def mapping_sk(data_type: str, key: str) -> str:
     return mapping_prefix(data_type) + key
+
+
+#: Invoice writes queued on the Visma.net background API and not seen to end (``ports.PendingJob``):
+#: stored as the mapping items of this namespace, ``MAP#visma-invoice-jobs#<externalReference>``
+#: with ``target_key`` = the job id and ``delivered_at`` = when it was queued, as since the first
+#: release, so a deployed table's pending jobs are still found.
+PENDING_JOBS = "visma-invoice-jobs"
+
+
+def pending_job_sk(reference: str) -> str:
+    return mapping_sk(PENDING_JOBS, reference)
+
+
+def pending_job_mapping(job: PendingJob) -> Mapping:
+    """The item's mapping attributes, as the Visma.net target wrote them before jobs had a port."""
+    return Mapping(job.job_id, "", job.queued_at, {"external_reference": job.reference})
+
+
+def watermark_row(item: dict[str, Any]) -> WatermarkRow:
+    """A watermark item (either store) as the operator's list reads it; the type from the sort key
+    where the item does not say (a hand-made one)."""
+    last_run = item.get("last_run")
+    watermark, updated_by = item.get("watermark"), item.get("updated_by")
+    return WatermarkRow(
+        data_type=str(item.get("data_type") or str(item[SORT_KEY]).split("#", 1)[1]),
+        watermark=None if watermark is None else str(watermark),
+        updated_by=None if updated_by is None else str(updated_by),
+        last_run=dict(last_run) if isinstance(last_run, dict) else {},
+    )
 
 
 def item_key(tenant: str, sk: str) -> dict[str, Any]:

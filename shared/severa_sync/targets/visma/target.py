@@ -7,9 +7,9 @@ then created; one with a mapping is updated. Invoices are documents: once in Vis
 changed by the sync (it may already be released), only re-linked.
 
 An invoice queued on the background API may still be written after the invocation that sent it has
-ended, and until then no look-up finds it. Its job id is kept in the mapping store (namespace
-``PENDING_INVOICE_JOBS``, keyed by the invoice's ``externalReference``) from the moment it is queued
-until the invoice is linked; the next attempt asks the job before it looks up or sends anything.
+ended, and until then no look-up finds it. Its job is kept in the state store (``StateStore.
+remember_job``, a ``PendingJob`` keyed by the invoice's ``externalReference``) from the moment it is
+queued until the invoice is linked; the next attempt asks the job before it looks up or sends anything.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from aws_lambda_powertools import Logger
 from severa_sync import registry
 from severa_sync.config import TenantConfig
 from severa_sync.datatypes.model import VismaDocument, VismaExport
-from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
+from severa_sync.engine.ports import (
+    Delivery,
+    Dependencies,
+    Mapping,
+    PendingJob,
+    SourceRecord,
+    StateStore,
+    Window,
+)
 from severa_sync.errors import (
     CallInfo,
     ChangedDuringTransfer,
@@ -49,9 +57,6 @@ logger = Logger(service="severa-sync", child=True)
 
 Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
 
-#: Mapping-store namespace of invoice writes queued on the background API and not seen to end: key =
-#: the ``externalReference``, ``target_key`` = the job id; deleted once the job is settled.
-PENDING_INVOICE_JOBS = "visma-invoice-jobs"
 #: How long Visma.net keeps a background job's state (Visma.net background API documentation).
 JOB_STATE_KEPT = timedelta(hours=24)
 
@@ -65,13 +70,13 @@ class VismaTarget:
         state: StateStore,
         tenant: str,
         config: TenantConfig,
-        ensure_dependency: Callable[[str, str], str],
+        dependencies: Dependencies,
     ):
         self._client = client
         self._state = state
         self._tenant = tenant
         self._config = config
-        self._ensure_dependency = ensure_dependency
+        self._dependencies = dependencies
         self._known_dependencies: dict[tuple[str, str], str] = {}
         self._creations = Creations(state, tenant)
 
@@ -163,7 +168,7 @@ class VismaTarget:
                     "syncing it first",
                     extra={"dependency": kind, "dependency_guid": str(guid)},
                 )
-                self._known_dependencies[cache_key] = self._ensure_dependency(kind, str(guid))
+                self._known_dependencies[cache_key] = self._dependencies.key_of(kind, str(guid))
             else:
                 self._known_dependencies[cache_key] = found.target_key
         return self._known_dependencies[cache_key]
@@ -319,14 +324,14 @@ class VismaTarget:
         otherwise, or gone after 24 hours (long finished): forgotten, and the caller's look-up
         decides whether the invoice is sent.
         """
-        pending = self._state.get_mapping(self._tenant, PENDING_INVOICE_JOBS, reference)
+        pending = self._state.pending_job(self._tenant, reference)
         if pending is None:
             return None
-        job_id = pending.target_key
+        job_id = pending.job_id
         detail = {"background_id": job_id}
         look = look_at_job(self._client, job_id)
         if look.gone:
-            if utcnow() - pending.delivered_at < JOB_STATE_KEPT:
+            if utcnow() - pending.queued_at < JOB_STATE_KEPT:
                 raise OutcomeUnknown(
                     f"{name}: Visma.net does not know background job {job_id} (404) although it keeps "
                     "job states for 24 hours; not sent again before that: parked, checked again on "
@@ -375,11 +380,10 @@ class VismaTarget:
 
     def _remember_job(self, reference: str, job_id: str) -> None:
         """The background job writing this invoice, kept until the invoice is linked."""
-        mapping = Mapping(job_id, "", utcnow(), {"external_reference": reference})
-        self._state.put_mapping(self._tenant, PENDING_INVOICE_JOBS, reference, mapping)
+        self._state.remember_job(self._tenant, PendingJob(reference, job_id, utcnow()))
 
     def _forget_job(self, reference: str) -> None:
-        self._state.forget_mappings(self._tenant, PENDING_INVOICE_JOBS, [reference])
+        self._state.forget_job(self._tenant, reference)
 
     # -- adoption (what it accepts: targets.visma.adoption, docs/operations.md) ------------------
     def _adopt(
