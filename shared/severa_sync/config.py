@@ -92,6 +92,24 @@ class InvoiceSettings(_Strict):
     customer_class_id: str = "1"
 
 
+class Segment(_Strict):
+    """One segment of a Visma.net subaccount (``SegmentUpdateDto``)."""
+
+    segment_id: int = Field(ge=1)
+    value: str = Field(min_length=1)
+
+
+class ProjectSettings(_Strict):
+    """How Visma.net projects are created from Severa cases. Visma.net requires a project template
+    or the project's default subaccount (``defSub``: "Mandatory field when Project Template is not
+    specified"); one of the two must be set before the first case is transferred."""
+
+    #: Visma.net project template id; when set, projects are created from it (no ``defSub`` sent).
+    template: str | None = Field(None, min_length=1)
+    #: The project's default subaccount, every segment the company's subaccount setup requires.
+    default_subaccount: list[Segment] = Field(default_factory=list)
+
+
 class ApiUser(_Strict):
     """Who runs the integration: shown in error logs so Severa support can be contacted."""
 
@@ -136,6 +154,7 @@ class TenantConfig(_Strict):
     visma: VismaSettings = VismaSettings()
     api_user: ApiUser = ApiUser()
     invoices: InvoiceSettings = InvoiceSettings()
+    projects: ProjectSettings = ProjectSettings()
     engine: EngineSettings = EngineSettings()
     types: dict[str, DataTypeSettings] = Field(default_factory=dict)
     #: S3 bucket and prefix of the hour-entry and absence exports.

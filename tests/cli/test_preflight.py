@@ -64,6 +64,7 @@ def good(
         "tenant": "acme",
         "severa": {"url": severa.url, "business_unit_guid": BUSINESS_UNIT["BusinessUnitGUID"]},
         "visma": {"base_url": visma.base_url, "token_url": visma.token_url},
+        "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
         "export_bucket": BUCKET,
     }
 
@@ -110,6 +111,7 @@ def test_a_good_configuration_passes_every_check(
         **{f"Visma.net VAT code {c}": "OK" for c in ("0", "1", "2", "3")},
         "Visma.net default item": "OK",
         "S3 export bucket": "OK",
+        "Visma.net project origin": "OK",
     }
     assert "Head office" in rows["Severa business unit"][1]
 
@@ -148,6 +150,7 @@ BROKEN = {
         "default_inventory_number",
     ),
     "export_bucket": ({"export_bucket": "someone-elses-bucket"}, "S3 export bucket", "export_bucket"),
+    "projects": ({"projects": {"default_subaccount": []}}, "Visma.net project origin", "projects.template"),
 }
 
 

@@ -52,7 +52,10 @@ class Endpoints:
         start = (date.today() - timedelta(weeks=6)).isoformat()
         path = self.state_file.parent / "fast.json"
         types = {name: {"backfill_from": start} for name in registry.BY_NAME}
-        path.write_text(json.dumps({"tenant": "demo", "types": types, "severa": severa}))
+        projects = {"default_subaccount": [{"segment_id": 1, "value": "0000"}]}
+        path.write_text(
+            json.dumps({"tenant": "demo", "types": types, "severa": severa, "projects": projects})
+        )
         return str(path)
 
 
@@ -243,6 +246,7 @@ def test_aws_state_and_secrets_manager_on_request(
                 "tenant": "demo",
                 "severa": {"api_key_secret": "acme/severa-api-key"},
                 "visma": {"client_secret_secret": "acme/visma-client-secret"},
+                "projects": {"template": "SEVERA"},
             }
         )
     )

@@ -87,6 +87,7 @@ def tenant_config(
                 "background_poll_seconds": 0.01,
             },
             "engine": {"batch_size": schedule.settings["batch_size"], "lock_lease_seconds": LEASE_SECONDS},
+            "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
             "export_bucket": aws.bucket,
             "types": {name: {"backfill_from": backfill} for name in ALL_TYPES},
         }

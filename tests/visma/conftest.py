@@ -150,7 +150,10 @@ def tenant_config(sim: VismaSimulator, invoices: dict[str, Any] | None = None, *
         **visma,
     }
     invoice_settings = {"vat_codes": {"24": "1", "14": "2", "0": "0"}, **(invoices or {})}
-    return TenantConfig.model_validate({"tenant": "demo", "visma": settings, "invoices": invoice_settings})
+    projects = {"default_subaccount": [{"segment_id": 1, "value": "0000"}]}
+    return TenantConfig.model_validate(
+        {"tenant": "demo", "visma": settings, "invoices": invoice_settings, "projects": projects}
+    )
 
 
 @pytest.fixture

@@ -8,15 +8,22 @@ from typing import Any
 
 import pytest
 
-from severa_sync.config import TenantConfig
-from severa_sync.errors import MappingError
+from severa_sync.config import ProjectSettings, TenantConfig
+from severa_sync.errors import ConfigError, MappingError
 from severa_sync.severa.schema import ENTITIES
 from severa_sync.targets.visma import mapping
+from severa_sync.targets.visma.wire import wrap_values
 
 from .conftest import Case, Customer, Invoice, InvoiceRow, record, rows
 
 CONFIG = TenantConfig.model_validate(
-    {"tenant": "demo", "invoices": {"vat_codes": {"24.0": "1", "14": "2"}, "customer_class_id": "7"}}
+    {
+        "tenant": "demo",
+        "invoices": {"vat_codes": {"24.0": "1", "14": "2"}, "customer_class_id": "7"},
+        "projects": {
+            "default_subaccount": [{"segment_id": 1, "value": "0000"}, {"segment_id": 2, "value": "A"}]
+        },
+    }
 )
 
 
@@ -110,7 +117,48 @@ def test_project_body() -> None:
         "description": "Website",
         "startDate": "2026-03-01",
         "status": "Completed",
+        # Bare segments, in the configured order (the spec's SegmentUpdateDto array).
+        "defSub": [{"segmentId": 1, "segmentValue": "0000"}, {"segmentId": 2, "segmentValue": "A"}],
     }
+    update = mapping.project_dto(fields, "5001", CONFIG, create=False)
+    assert "defSub" not in update and "template" not in update, "Visma.net's own after creation"
+
+
+def test_a_project_template_is_sent_instead_of_a_subaccount() -> None:
+    config = CONFIG.model_copy(update={"projects": ProjectSettings(template="SEVERA")})
+    fields = _fields(
+        Case(GUID="g", CaseNumber=42, Name="Website", AccountGUID="a", StartDate=datetime(2026, 3, 1))
+    )
+    dto = mapping.project_dto(fields, "5001", config, create=True)
+    assert dto["template"] == "SEVERA" and "defSub" not in dto
+
+
+def test_a_project_without_template_or_subaccount_is_a_configuration_error_naming_both() -> None:
+    config = CONFIG.model_copy(update={"projects": ProjectSettings()})
+    fields = _fields(
+        Case(GUID="g", CaseNumber=42, Name="Website", AccountGUID="a", StartDate=datetime(2026, 3, 1))
+    )
+    with pytest.raises(ConfigError, match=r"projects\.template or projects\.default_subaccount"):
+        mapping.project_dto(fields, "5001", config, create=True)
+
+
+def test_segment_arrays_go_bare_and_line_fields_wrapped() -> None:
+    body = wrap_values(
+        {
+            "defSub": [{"segmentId": 1, "segmentValue": "0000"}],
+            "invoiceLines": [
+                {"operation": "Insert", "quantity": 2, "subaccount": [{"segmentId": 1, "segmentValue": "X"}]}
+            ],
+        }
+    )
+    assert body["defSub"] == [{"segmentId": 1, "segmentValue": "0000"}]
+    assert body["invoiceLines"] == [
+        {
+            "operation": "Insert",
+            "quantity": {"value": 2},
+            "subaccount": [{"segmentId": 1, "segmentValue": "X"}],
+        }
+    ]
 
 
 def test_invoice_dates_are_the_tenants_calendar_dates() -> None:

@@ -175,6 +175,8 @@ def demo_config(
                 "company_tenant_id": VISMA_COMPANY,
             },
             "api_user": {"organisation": "Demo Oy", "name": "Demo Operator", "email": "operator@example.com"},
+            # The demo company's project default subaccount (a template would do as well).
+            "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
             "export_bucket": bucket,
             "export_prefix": "exports",
             "types": {dt.name: {"backfill_from": backfill} for dt in registry.DATA_TYPES},

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from severa_sync import network, registry
 from severa_sync.config import TenantConfig
+from severa_sync.datatypes.model import VismaDocument, VismaExport
 from severa_sync.engine.ports import StateStore
 from severa_sync.errors import SyncError
 from severa_sync.secrets import EnvironmentSecrets, Secret, SecretResolver, SecretsManagerSecrets
@@ -84,9 +85,13 @@ class Preflight:
 
     def run(self) -> list[Finding]:
         types = [dt for dt in registry.DATA_TYPES if self.config.type_settings(dt.name).enabled]
-        findings = list(self._severa(any(dt.name == "invoices" for dt in types)))
+        findings = list(self._severa(any(dt.status_queue is not None for dt in types)))
         if any(dt.target is registry.TargetKind.VISMA for dt in types):
             findings += self._visma()
+        if any(
+            isinstance(dt.export, VismaExport) and dt.export.document is VismaDocument.PROJECT for dt in types
+        ):
+            findings.append(self._project_origin())
         if any(dt.target is registry.TargetKind.S3 for dt in types):
             findings += self._s3()
         return findings
@@ -218,6 +223,21 @@ class Preflight:
         findings += [self._vat_guarded(reads, code) for code in self._vat_codes()]
         findings.append(self._guarded("Visma.net default item", lambda: self._item(reads)))
         return findings
+
+    def _project_origin(self) -> Finding:
+        """Visma.net needs a project template or the project's default subaccount (``defSub``)."""
+        name, projects = "Visma.net project origin", self.config.projects
+        if projects.template:
+            return ok(name, f"projects are created from template {projects.template!r}")
+        if projects.default_subaccount:
+            segments = ", ".join(f"{s.segment_id}={s.value}" for s in projects.default_subaccount)
+            return ok(name, f"projects are created with default subaccount {segments}")
+        return problem(
+            name,
+            "neither a project template nor a default subaccount is set: Visma.net requires one to "
+            "create a project",
+            "set projects.template or projects.default_subaccount (docs/configuration.md, projects)",
+        )
 
     def _vat_guarded(self, reads: Any, code: str) -> Finding:
         return self._guarded(f"Visma.net VAT code {code}", lambda: self._vat(reads, code))

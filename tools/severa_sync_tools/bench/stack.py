@@ -55,6 +55,7 @@ class Simulators:
                 "client_secret_secret": VISMA_SECRET_VARIABLE,
                 "company_tenant_id": VISMA_COMPANY,
             },
+            "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
             "export_bucket": EXPORT_BUCKET,
             "types": {dt.name: {"backfill_from": backfill} for dt in registry.DATA_TYPES},
             **overrides,

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from severa_sync.config import InvoiceSettings, TenantConfig
 from severa_sync.engine.ports import SourceRecord
-from severa_sync.errors import MappingError
+from severa_sync.errors import ConfigError, MappingError
 
 #: Severa members this module reads, per entity (a test checks them against ``severa.schema``).
 FIELDS_READ: dict[str, tuple[str, ...]] = {
@@ -189,7 +189,29 @@ def project_dto(
         "startDate": _calendar_date(fields.get("StartDate"), config.zone, name, "Case.StartDate"),
         "status": PROJECT_COMPLETED if fields.get("IsClosed") else PROJECT_ACTIVE,
     }
-    return {"projectID": pid, **dto} if create else dto
+    if not create:
+        return dto  # template and subaccount are Visma.net's after creation (accountants may change them)
+    return {"projectID": pid, **dto, **project_origin(config)}
+
+
+def project_origin(config: TenantConfig) -> dict[str, Any]:
+    """What a new project is made from: its template, else its default subaccount (``defSub``, a bare
+    array of bare segments). Neither is a configuration error: Visma.net requires one of them."""
+    settings = config.projects
+    if settings.template:
+        return {"template": settings.template}
+    if settings.default_subaccount:
+        return {
+            "defSub": [
+                {"segmentId": s.segment_id, "segmentValue": s.value} for s in settings.default_subaccount
+            ]
+        }
+    raise ConfigError(
+        "projects.template or projects.default_subaccount must be set to create Visma.net projects "
+        "(Visma.net requires a project template or the project's default subaccount, defSub); set one "
+        "with severa-sync config push (docs/configuration.md, [projects])",
+        detail={"field": "projects"},
+    )
 
 
 # -- invoices -------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ SUPPORT_HEADERS = ("Ipp-Request-Id", "Request-Context")
 RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Policy")
 #: Sent bare although scalar: the line ``operation`` and the flag of Visma's own customer example.
 BARE_FIELDS = frozenset({"operation", "overrideWithClassValues"})
-#: Arrays whose items are sent exactly as given (``subaccount`` segments).
-BARE_ITEM_ARRAYS = frozenset({"subaccount"})
+#: Arrays of SegmentUpdateDto: items are plain objects of bare fields (``segmentId``, ``segmentValue``).
+BARE_ITEM_ARRAYS = frozenset({"subaccount", "defSub", "defAccrualSub"})
 BODY_LOG_LIMIT = 8000
 #: Server text in an error message, and in one of its details.
 MESSAGE_LIMIT, DETAIL_LIMIT = 300, 500

@@ -225,6 +225,9 @@ class Ledger(reference_data.ReferenceData):
             raise BadRequest(f"Error creating the project. Project ID '{pid}' already exists.")
         if not body.get("description"):
             raise BadRequest("Error creating the project. 'Description' cannot be empty.")
+        if not body.get("template") and not body.get("defSub"):
+            # The spec: defSub is "Mandatory field when Project Template is not specified".
+            raise BadRequest("Error creating the project. 'Default Subaccount' cannot be empty.")
         self.projects[pid] = {"internalID": self._internal_id(), "projectID": pid, "createdDateTime": _now()}
         self._apply_project(self.projects[pid], body)
         return self._created("project", pid)
@@ -238,7 +241,7 @@ class Ledger(reference_data.ReferenceData):
     def _apply_project(self, row: dict[str, Any], body: dict[str, Any]) -> None:
         if "customer" in body:
             row["customer"] = self._customer_ref(body["customer"], "project")
-        for name in ("description", "status", "startDate"):
+        for name in ("description", "status", "startDate", "template", "defSub"):
             if name in body:
                 row[name] = body[name]
         row["lastModifiedDateTime"] = _now()

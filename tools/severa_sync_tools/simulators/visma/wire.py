@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BARE_FIELDS = frozenset({"operation", "overrideWithClassValues"})
-BARE_ITEM_ARRAYS = frozenset({"subaccount"})
+BARE_ITEM_ARRAYS = frozenset({"subaccount", "defSub", "defAccrualSub"})
 
 
 @dataclass(slots=True)
@@ -46,8 +46,12 @@ def unwrap(body: Any, where: str = "") -> dict[str, Any]:
     plain: dict[str, Any] = {}
     for key, value in body.items():
         name = f"{where}.{key}" if where else key
-        if key in BARE_FIELDS or key in BARE_ITEM_ARRAYS:
+        if key in BARE_FIELDS:
+            if isinstance(value, (dict, list)):
+                raise BadRequest(f"The request is invalid: field '{name}' must be sent bare, not wrapped.")
             plain[key] = value
+        elif key in BARE_ITEM_ARRAYS:
+            plain[key] = _segments(value, name)
         elif isinstance(value, list):
             plain[key] = [unwrap(item, f"{name}[{i}]") for i, item in enumerate(value)]
         elif isinstance(value, dict) and set(value) == {"value"}:
@@ -56,3 +60,19 @@ def unwrap(body: Any, where: str = "") -> dict[str, Any]:
         else:
             raise BadRequest(f"The request is invalid: field '{name}' must be sent as {{\"value\": ...}}.")
     return plain
+
+
+def _segments(value: Any, name: str) -> list[dict[str, Any]]:
+    """A SegmentUpdateDto array: plain objects whose ``segmentId`` (int) and ``segmentValue``
+    (string) are bare, as the spec's A(Dto) kind has them."""
+    if not isinstance(value, list):
+        raise BadRequest(f"The request is invalid: field '{name}' must be an array of segments.")
+    for i, item in enumerate(value):
+        where = f"{name}[{i}]"
+        if not isinstance(item, dict) or set(item) - {"segmentId", "segmentValue"}:
+            raise BadRequest(f"The request is invalid: {where} must be a segment object.")
+        if not isinstance(item.get("segmentId"), int) or isinstance(item.get("segmentId"), bool):
+            raise BadRequest(f"The request is invalid: {where}.segmentId must be a bare integer.")
+        if not isinstance(item.get("segmentValue"), str):
+            raise BadRequest(f"The request is invalid: {where}.segmentValue must be a bare string.")
+    return value
