@@ -42,7 +42,9 @@ class Case(BaseModel):
     Name: str | None = None
     AccountGUID: str | None = None
     StartDate: datetime = datetime(2026, 1, 5)
+    InsertTs: datetime | None = None
     IsClosed: bool = False
+    ClosedDate: datetime | None = None
 
 
 class InvoiceRow(BaseModel):

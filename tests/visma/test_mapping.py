@@ -217,3 +217,31 @@ def test_invoice_problems_name_the_field(invoice: Invoice, field: str) -> None:
     with pytest.raises(MappingError) as caught:
         mapping.invoice_dto(_fields(invoice), customer="1", project=None, config=CONFIG)
     assert field in str(caught.value)
+
+
+def test_a_project_has_no_impossible_start_date_and_ends_when_the_case_closed() -> None:
+    """WCF writes an unset StartDate as 0001-01-01: the case's creation day is used instead."""
+    unset = _fields(
+        Case(
+            GUID="g",
+            CaseNumber=43,
+            Name="Support",
+            AccountGUID="a",
+            StartDate=datetime(1, 1, 1),
+            InsertTs=datetime(2026, 2, 3, 12, 0, tzinfo=UTC),
+            IsClosed=True,
+            ClosedDate=datetime(2026, 11, 30, 23, 30, tzinfo=UTC),  # 1 December in Helsinki
+        )
+    )
+    dto = mapping.project_dto(unset, "5001", CONFIG, create=True)
+    assert dto["startDate"] == "2026-02-03"
+    assert dto["endDate"] == "2026-12-01"
+    open_case = _fields(
+        Case(GUID="g", CaseNumber=44, Name="Open", AccountGUID="a", StartDate=datetime(2026, 3, 1))
+    )
+    assert "endDate" not in mapping.project_dto(open_case, "5001", CONFIG, create=True)
+    nothing = _fields(
+        Case(GUID="g", CaseNumber=45, Name="Empty", AccountGUID="a", StartDate=datetime(1, 1, 1))
+    )
+    with pytest.raises(MappingError, match=r"Case\.StartDate is empty, and so is Case\.InsertTs"):
+        mapping.project_dto(nothing, "5001", CONFIG, create=True)

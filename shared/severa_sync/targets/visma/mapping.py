@@ -28,7 +28,7 @@ from severa_sync.errors import ConfigError, MappingError
 #: Severa members this module reads, per entity (a test checks them against ``severa.schema``).
 FIELDS_READ: dict[str, tuple[str, ...]] = {
     "Customer": ("GUID", "Name", "Number", "VatNumber", "IsActive"),
-    "Case": ("GUID", "CaseNumber", "Name", "AccountGUID", "StartDate", "IsClosed"),
+    "Case": ("GUID", "CaseNumber", "Name", "AccountGUID", "StartDate", "InsertTs", "IsClosed", "ClosedDate"),
     "Invoice": (
         "GUID",
         "Number",
@@ -61,6 +61,10 @@ PROJECT_ACTIVE, PROJECT_COMPLETED = "Active", "Completed"
 def fields_of(record: SourceRecord) -> dict[str, Any]:
     """The record's members by their Severa names, JSON-typed."""
     return record.payload.model_dump(mode="json", by_alias=True)
+
+
+#: Dates before this year are unset values (WCF's DateTime.MinValue), never real ones.
+EARLIEST_PLAUSIBLE_YEAR = 1900
 
 
 def _fail(record_name: str, member: str, problem: str) -> MappingError:
@@ -186,12 +190,34 @@ def project_dto(
     dto: dict[str, Any] = {
         "customer": customer,
         "description": _text(fields, "Case", "Name", name, required=True),
-        "startDate": _calendar_date(fields.get("StartDate"), config.zone, name, "Case.StartDate"),
+        "startDate": _project_start(fields, config.zone, name),
         "status": PROJECT_COMPLETED if fields.get("IsClosed") else PROJECT_ACTIVE,
     }
+    if fields.get("IsClosed") and _plausible(fields.get("ClosedDate")):
+        dto["endDate"] = _calendar_date(fields["ClosedDate"], config.zone, name, "Case.ClosedDate")
     if not create:
         return dto  # template and subaccount are Visma.net's after creation (accountants may change them)
     return {"projectID": pid, **dto, **project_origin(config)}
+
+
+def _plausible(value: Any) -> bool:
+    """A date that was set: WCF writes an unset non-nullable DateTime as 0001-01-01 (MinValue)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return bool(value.strip())  # not a date: _calendar_date names the problem
+    return isinstance(value, date) and value.year >= EARLIEST_PLAUSIBLE_YEAR
+
+
+def _project_start(fields: dict[str, Any], zone: ZoneInfo, name: str) -> str:
+    """``Case.StartDate``; where Severa has none (empty, or WCF's 0001-01-01) the day the case was
+    created (``Case.InsertTs``): Visma.net requires a start date, and never an impossible one."""
+    if _plausible(fields.get("StartDate")):
+        return _calendar_date(fields["StartDate"], zone, name, "Case.StartDate")
+    if _plausible(fields.get("InsertTs")):
+        return _calendar_date(fields["InsertTs"], zone, name, "Case.InsertTs")
+    raise _fail(name, "Case.StartDate", "is empty, and so is Case.InsertTs")
 
 
 def project_origin(config: TenantConfig) -> dict[str, Any]:
