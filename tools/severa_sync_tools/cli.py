@@ -70,6 +70,8 @@ visma options:
   --max-page-size N        page size cap (default 100)
   --token-lifetime S       token lifetime in seconds (default 3600)
   --background-polls N     polls a background job reads 'Started' before 'Finished' (default 1)
+  --quota N                API calls answered per window, then 429 + Retry-After (default: no limit)
+  --quota-window S         the quota window in seconds (default 3600, Visma.net's hour)
 
 A run against them: severa.url = http://127.0.0.1:<port>/webservice/S3/API.svc, visma.base_url =
 http://127.0.0.1:<port>, visma.token_url = http://127.0.0.1:<port>/connect/token (or the run command's

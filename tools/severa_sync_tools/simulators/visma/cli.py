@@ -38,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="polls a background job reads 'Started' before it is 'Finished'",
     )
+    parser.add_argument(
+        "--quota",
+        type=int,
+        default=None,
+        help="API calls answered per quota window; the rest get 429 + Retry-After (default: no limit)",
+    )
+    parser.add_argument("--quota-window", type=float, default=3600.0, help="seconds (default 3600)")
     args = parser.parse_args(argv)
 
     sim = VismaSimulator(
@@ -47,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_lifetime_seconds=args.token_lifetime,
         max_page_size=args.max_page_size,
         background_polls=args.background_polls,
+        quota=args.quota,
+        quota_window_seconds=args.quota_window,
     )
     done = threading.Event()
 

@@ -8,10 +8,11 @@ the Python methods; another process through ``POST /admin/<control>`` (JSON keyw
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -67,6 +68,9 @@ class VismaSimulator:
         background_defers_writes: bool = False,
         location_host: str = "https://api.finance.visma.net",
         rate_limit: int = 10_000,
+        quota: int | None = None,
+        quota_window_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.tokens = TokenIssuer(
             client_id=client_id,
@@ -82,10 +86,17 @@ class VismaSimulator:
             background_defers_writes=background_defers_writes,
         )
         self.faults = FaultPlan()
-        self.rate_limit = rate_limit
+        #: Calls per fixed window: the ``X-RateLimit-Limit`` Visma.net sends. With ``quota`` set, that
+        #: many API calls per window are answered and the rest get 429 with ``Retry-After`` until the
+        #: window resets (Visma.net's hourly quota per company and client); without, it is headers only.
+        self.rate_limit = quota if quota is not None else rate_limit
+        self.quota = quota
+        self.quota_window_seconds = quota_window_seconds
+        self._clock = clock
+        self._clock_offset = 0.0  # advance(): hours of quota simulated in no time
         self._lock = threading.Lock()
         self._requests: list[tuple[str, str, int]] = []
-        self._window_start = time.monotonic()
+        self._window_start = self._now()
         self._window_calls = 0
         self._stopping = threading.Event()
         self._server: SimulatorServer | None = None
@@ -352,6 +363,22 @@ class VismaSimulator:
                     throttle,
                 )
             )
+        wait = self._quota_spent()
+        if wait is not None:
+            seconds = math.ceil(wait)
+            return Outcome(
+                self._with_api_headers(
+                    Reply(
+                        429,
+                        {
+                            "statusCode": 429,
+                            "message": f"Rate limit is exceeded. Try again in {seconds} seconds.",
+                        },
+                        {"Retry-After": str(seconds)},
+                    ),
+                    counted=False,
+                )
+            )
         refusal = self.tokens.check(headers.get("authorization"), method)
         if refusal is not None:
             return Outcome(self._with_api_headers(Reply(*refusal)))
@@ -387,16 +414,42 @@ class VismaSimulator:
         form = {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()}
         return Outcome(Reply(*self.tokens.issue(form), {"Cache-Control": "no-store"}))
 
-    def _with_api_headers(self, reply: Reply, throttle: Fault | None = None) -> Reply:
-        """Rate-limit headers on every API answer (policy 4-fixed-window, section 9) and the ids
-        Visma.net support asks for."""
+    def _now(self) -> float:
+        return self._clock() + self._clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulator's clock on (the quota window resets when it passes)."""
         with self._lock:
-            now = time.monotonic()
-            if now - self._window_start >= 3600:
-                self._window_start, self._window_calls = now, 0
-            self._window_calls += 1
+            self._clock_offset += seconds
+
+    def _quota_spent(self) -> float | None:
+        """Seconds until the window resets when the quota is spent (the call is refused), else None."""
+        if self.quota is None:
+            return None
+        with self._lock:
+            self._roll_window()
+            if self._window_calls < self.quota:
+                return None
+            return max(self.quota_window_seconds - (self._now() - self._window_start), 1.0)
+
+    def _roll_window(self) -> None:
+        now = self._now()
+        if now - self._window_start >= self.quota_window_seconds:
+            elapsed_windows = (now - self._window_start) // self.quota_window_seconds
+            self._window_start += elapsed_windows * self.quota_window_seconds
+            self._window_calls = 0
+
+    def _with_api_headers(
+        self, reply: Reply, throttle: Fault | None = None, *, counted: bool = True
+    ) -> Reply:
+        """Rate-limit headers on every API answer (policy 4-fixed-window, section 9) and the ids
+        Visma.net support asks for. A call refused for the quota is not counted against it."""
+        with self._lock:
+            self._roll_window()
+            if counted:
+                self._window_calls += 1
             remaining = max(self.rate_limit - self._window_calls, 0)
-            reset = int(3600 - (now - self._window_start))
+            reset = math.ceil(self.quota_window_seconds - (self._now() - self._window_start))
         headers = {
             "X-RateLimit-Limit": str(self.rate_limit),
             "X-RateLimit-Remaining": str(remaining),
