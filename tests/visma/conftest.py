@@ -67,6 +67,7 @@ class Invoice(BaseModel):
     Title: str | None = None
     Description: str | None = None
     CurrencyShortform: str | None = "EUR"
+    ReferenceNumber: str | None = None
     IsCreditNote: bool = False
     InvoiceRows: list[InvoiceRow] = []
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from severa_sync_tools.simulators.visma import VismaSimulator
+from severa_sync_tools.simulators.visma.wire import BadRequest
 
 from .conftest import CLIENT_SECRET
 
@@ -207,3 +208,35 @@ def test_main_serves_until_terminated() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_a_member_the_spec_does_not_have_is_refused_naming_it_and_the_dto() -> None:
+    """Visma.net may drop an unknown member silently; the simulator names it, so a misspelt field
+    (the spec spells the manager ``projectManger``) never goes unnoticed."""
+    sim = VismaSimulator()
+    ledger = sim.ledger
+    ledger.create_customer(body={"number": "1", "name": "Acme"}, query={})
+    with pytest.raises(BadRequest, match=r"'projectManager' is not a member of ProjectUpdateDto"):
+        ledger.create_project(
+            body={
+                "projectID": "9",
+                "customer": "1",
+                "description": "x",
+                "template": "T",
+                "projectManager": "a",
+            },
+            query={},
+        )
+    with pytest.raises(BadRequest, match=r"ProjectUpdateDto.status 'Closed' is not one of"):
+        ledger.create_project(
+            body={"projectID": "9", "customer": "1", "description": "x", "template": "T", "status": "Closed"},
+            query={},
+        )
+    with pytest.raises(BadRequest, match=r"'invoiceLines\[1\]\.amount' is not a member"):
+        ledger.create_invoice(
+            body={"customerNumber": "1", "invoiceLines": [{"operation": "Insert", "amount": 3}]}, query={}
+        )
+    ledger.create_project(
+        body={"projectID": "9", "customer": "1", "description": "x", "template": "T", "projectManger": "a"},
+        query={},
+    )

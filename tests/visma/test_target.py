@@ -147,6 +147,7 @@ def test_invoice_is_mapped_with_customer_project_lines_and_vat_codes(harness: Ha
     _with_dependencies(h)
     invoice = _invoice(
         10501,
+        ReferenceNumber="105017",
         InvoiceRows=[
             InvoiceRow(
                 articleIdentifier="CONSULT",
@@ -174,7 +175,8 @@ def test_invoice_is_mapped_with_customer_project_lines_and_vat_codes(harness: Ha
         stored["documentDueDate"],
         stored["invoiceText"],
         stored["currencyId"],
-    ) == ("5001", "701", "10501", "2026-11-20", "2026-12-04", "Invoice 10501", "EUR")
+        stored["paymentReference"],
+    ) == ("5001", "701", "10501", "2026-11-20", "2026-12-04", "Invoice 10501", "EUR", "105017")
     assert [
         (
             line["inventoryNumber"],

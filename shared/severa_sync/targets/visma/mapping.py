@@ -39,6 +39,7 @@ FIELDS_READ: dict[str, tuple[str, ...]] = {
         "Title",
         "Description",
         "CurrencyShortform",
+        "ReferenceNumber",
         "IsCreditNote",
         "InvoiceRows",
     ),
@@ -274,6 +275,8 @@ def invoice_dto(
         or _text(fields, "Invoice", "Description", name, required=False)
         or f"Severa invoice {reference}",
         "currencyId": _text(fields, "Invoice", "CurrencyShortform", name, required=False),
+        # The Finnish payment reference Severa printed on the invoice: the payer quotes it.
+        "paymentReference": _text(fields, "Invoice", "ReferenceNumber", name, required=False),
         "invoiceLines": lines,
     }
 

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from severa_sync_tools.simulators.visma import reference_data
+from severa_sync_tools.simulators.visma import dto_fields, reference_data
+from severa_sync_tools.simulators.visma.dto_fields import check_enum, check_members
 from severa_sync_tools.simulators.visma.wire import BadRequest, Reply, error_body, unwrap
 
 
@@ -174,6 +175,8 @@ class Ledger(reference_data.ReferenceData):
         )
 
     def create_customer(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        check_members(body, dto_fields.CUSTOMER, "CustomerUpdateDto")
+        check_enum(body, "status", dto_fields.CUSTOMER_STATUS, "CustomerUpdateDto")
         number = str(body.get("number") or "").strip()
         if not number:
             raise BadRequest("Error inserting the customer. 'Customer ID' cannot be empty.")
@@ -190,6 +193,8 @@ class Ledger(reference_data.ReferenceData):
         return self._created("customer", number)
 
     def update_customer(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        check_members(body, dto_fields.CUSTOMER, "CustomerUpdateDto")
+        check_enum(body, "status", dto_fields.CUSTOMER_STATUS, "CustomerUpdateDto")
         if key not in self.customers:
             return Reply(404, error_body(f"Customer '{key}' not found."))
         self._apply_customer(self.customers[key], body)
@@ -218,6 +223,8 @@ class Ledger(reference_data.ReferenceData):
         )
 
     def create_project(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        check_members(body, dto_fields.PROJECT, "ProjectUpdateDto")
+        check_enum(body, "status", dto_fields.PROJECT_STATUS, "ProjectUpdateDto")
         pid = str(body.get("projectID") or "").strip()
         if not pid:
             raise BadRequest("Error creating the project. 'Project ID' cannot be empty.")
@@ -233,6 +240,8 @@ class Ledger(reference_data.ReferenceData):
         return self._created("project", pid)
 
     def update_project(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        check_members(body, dto_fields.PROJECT, "ProjectUpdateDto")
+        check_enum(body, "status", dto_fields.PROJECT_STATUS, "ProjectUpdateDto")
         if key not in self.projects:
             return Reply(404, error_body(f"Project '{key}' not found."))
         self._apply_project(self.projects[key], body)
@@ -273,6 +282,12 @@ class Ledger(reference_data.ReferenceData):
         )
 
     def create_invoice(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        check_members(body, dto_fields.INVOICE, "CustomerInvoiceUpdateDto")
+        for number, line in enumerate(body.get("invoiceLines") or [], start=1):
+            if isinstance(line, dict):
+                check_members(
+                    line, dto_fields.INVOICE_LINE, "CustomerInvoiceLinesUpdateDto", f"invoiceLines[{number}]."
+                )
         customer = self._customer_ref(body.get("customerNumber"), "document")
         project = body.get("project")
         if project is not None and str(project) not in self.projects:
@@ -296,6 +311,7 @@ class Ledger(reference_data.ReferenceData):
             "documentDueDate": body.get("documentDueDate"),
             "externalReference": body.get("externalReference"),
             "invoiceText": body.get("invoiceText"),
+            "paymentReference": body.get("paymentReference"),
             "currencyId": body.get("currencyId") or "EUR",
             "amount": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
             # The lines total (reference visma-net-dtos.md 7.2); the simulator computes no VAT.

@@ -1,0 +1,81 @@
+"""The request DTOs' members as Visma's published OpenAPI spec lists them (CustomerUpdateDto,
+ProjectUpdateDto, CustomerInvoiceUpdateDto and its lines), and their enums.
+
+The simulator refuses a member the spec does not have, naming it and the DTO. Visma.net itself may
+ignore an unknown member silently, which is exactly why the simulator must not: a misspelt field
+(``projectManager`` for the spec's ``projectManger``) would otherwise be lost without a word.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from severa_sync_tools.simulators.visma.wire import BadRequest
+
+CUSTOMER = frozenset(
+    {
+        "number", "name", "status", "accountReference", "numberOfEmployees", "parentRecordNumber",
+        "currencyId", "creditLimit", "creditDaysPastDue", "overrideWithClassValues", "customerClassId",
+        "creditTermsId", "printInvoices", "acceptAutoInvoices", "sendInvoicesByEmail",
+        "sendDunningLettersViaEMail", "printDunningLetters", "printStatements", "sendStatementsByEmail",
+        "printMultiCurrencyStatements", "invoiceToDefaultLocation", "vatRegistrationId", "corporateId",
+        "vatZoneId", "gln", "note", "mainAddress", "invoiceAddress", "deliveryAddress", "mainContact",
+        "invoiceContact", "deliveryContact", "creditVerification", "statementType", "priceClassId",
+        "eInvoiceContract", "defaultPaymentMethod", "glAccounts", "directDebitLines", "attributeLines",
+        "overrideNumberSeries", "excludeDebtCollection",
+    }
+)  # fmt: skip
+CUSTOMER_STATUS = frozenset({"Active", "OnHold", "CreditHold", "Inactive", "OneTime"})
+
+PROJECT = frozenset(
+    {
+        "projectID", "internalID", "customer", "description", "hold", "template", "status", "defAccount",
+        "defSub", "defAccrualAccount", "defAccrualSub", "startDate", "endDate", "billingPeriod",
+        "allocationRule", "billingRule", "rateTable", "customerLocation", "note", "branch",
+        "projectManger", "projectManagerInternalId", "autoAllocate", "automaticReleaseArDoc",
+        "restricEmployees", "restricEquipment", "visibility", "tasks", "employees",
+    }
+)  # fmt: skip
+PROJECT_STATUS = frozenset({"Planned", "Active", "Completed", "Cancelled", "OnHold", "PendingApproval"})
+
+INVOICE = frozenset(
+    {
+        "customerNumber", "childCustomerNumber", "referenceNumber", "overrideNumberSeries", "documentDate",
+        "origInvoiceDate", "documentDueDate", "cashDiscountDate", "creditTermsId", "paymentMethodId",
+        "paymentReference", "customerRefNumber", "externalReference", "currencyId", "exchangeRate",
+        "customerVatZoneId", "project", "customerProject", "contact", "billingAddress", "invoiceContact",
+        "invoiceLines", "taxDetailLines", "invoiceText", "note", "locationId", "branchNumber",
+        "cashAccount", "hold", "postPeriod", "financialPeriod", "salesperson", "salesPersonID",
+        "startDate", "endDate", "sendToAutoInvoice", "consolidateInvoices",
+        "domesticServicesDeductibleDocument", "dontPrint", "dontEmail", "revoked",
+        "excludeDebtCollection", "accountingCostRef", "originatorDocRef", "contractDocRef",
+        "directDebitMandateId", "debtCollectionCaseNbr", "debtCollectionCaseStatus",
+        "debtCollectionCaseType", "debtCollectionCaseUrl", "rotRutDetails",
+    }
+)  # fmt: skip
+INVOICE_LINE = frozenset(
+    {
+        "operation", "lineNumber", "inventoryNumber", "description", "quantity", "unitPriceInCurrency",
+        "manualAmountInCurrency", "discountPercent", "discountAmountInCurrency", "manualDiscount",
+        "discountCode", "accountNumber", "subaccount", "vatCodeId", "uom", "taskId", "startDate",
+        "endDate", "termStartDate", "termEndDate", "deferralCode", "deferralSchedule", "salesperson",
+        "note", "branchNumber", "itemType", "typeOfWork", "domesticServicesDeductible",
+    }
+)  # fmt: skip
+
+
+def check_members(body: dict[str, Any], members: frozenset[str], dto: str, where: str = "") -> None:
+    """BadRequest naming the first member ``dto`` does not have."""
+    for name in body:
+        if name not in members:
+            raise BadRequest(
+                f"The request is invalid: '{where}{name}' is not a member of {dto} (the published spec)."
+            )
+
+
+def check_enum(body: dict[str, Any], name: str, allowed: frozenset[str], dto: str) -> None:
+    value = body.get(name)
+    if value is not None and value not in allowed:
+        raise BadRequest(
+            f"The request is invalid: {dto}.{name} {value!r} is not one of {', '.join(sorted(allowed))}."
+        )
