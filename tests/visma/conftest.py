@@ -69,6 +69,7 @@ class Invoice(BaseModel):
     CurrencyShortform: str | None = "EUR"
     ReferenceNumber: str | None = None
     IsCreditNote: bool = False
+    ReimburseInvoiceGUID: str | None = None
     InvoiceRows: list[InvoiceRow] = []
 
 

@@ -393,3 +393,66 @@ def test_time_budget_spent_ends_the_delivery_without_failing_a_record(
         h.target.deliver(ACCOUNTS, [_account(1), _account(2)])
     assert not isinstance(caught.value, TargetUnavailable)  # the engine ends the run partial
     assert h.sim.requests == [] and h.store.mappings == {}
+
+
+# -- credit notes -------------------------------------------------------------------------------
+def _credit_note(number: int, credits: int | None, quantity: str = "-2", **fields: object) -> SourceRecord:
+    return _invoice(
+        number,
+        IsCreditNote=True,
+        ReimburseInvoiceGUID=f"inv-{credits}" if credits else None,
+        InvoiceRows=rows(1, deliveredQuantity=Decimal(quantity)),
+        **fields,
+    )
+
+
+def test_a_credit_note_goes_to_visma_credit_notes_positive_and_linked_to_its_invoice(
+    harness: Harness,
+) -> None:
+    h = harness
+    _with_dependencies(h)
+    assert h.target.deliver(INVOICES, [_invoice(10501, lines=1)]).delivered
+    delivery = h.target.deliver(INVOICES, [_credit_note(10502, credits=10501)])
+    assert delivery.delivered and not delivery.failed
+    assert [i["externalReference"] for i in h.sim.invoices] == ["10501"], "not an invoice"
+    [note] = h.sim.credit_notes
+    invoice_number = h.sim.invoices[0]["referenceNumber"]
+    assert note["externalReference"] == "10502" and note["documentType"] == "CreditNote"
+    assert [(line["quantity"], line["unitPriceInCurrency"]) for line in note["lines"]] == [(2.0, 100.0)]
+    assert note["applications"] == [{"docType": "Invoice", "refNbr": invoice_number}]
+    mapping = h.store.get_mapping("demo", "invoices", "inv-10502")
+    assert mapping is not None and mapping.target_key == note["referenceNumber"]
+    assert _posts(h.sim, "/v2/customerCreditNote") == [201]
+
+
+def test_a_credit_note_for_an_invoice_severa_sync_did_not_transfer_goes_unlinked(harness: Harness) -> None:
+    h = harness
+    _with_dependencies(h)
+    assert h.target.deliver(INVOICES, [_credit_note(10502, credits=999)]).delivered
+    [note] = h.sim.credit_notes
+    assert note["applications"] == []
+
+
+@pytest.mark.parametrize("delay", [1.5, None], ids=["late-answer", "dropped-connection"])
+def test_a_credit_note_post_that_times_out_after_committing_is_not_duplicated(
+    make_harness: Callable[..., Harness], delay: float | None
+) -> None:
+    h = make_harness(timeout_seconds=0.5)
+    _with_dependencies(h)
+    h.sim.commit_then_timeout("/v2/customerCreditNote", calls=1, delay=delay)
+    delivery = h.target.deliver(
+        INVOICES, [_credit_note(10502, credits=None), _credit_note(10503, credits=None)]
+    )
+    assert [r.key for r in delivery.delivered] == ["inv-10502", "inv-10503"] and not delivery.failed
+    assert sorted(n["externalReference"] for n in h.sim.credit_notes) == ["10502", "10503"]
+    assert len(_posts(h.sim, "/v2/customerCreditNote")) == 2  # the one that timed out was never re-sent
+
+
+def test_a_credit_note_already_in_visma_is_linked_not_created_again(harness: Harness) -> None:
+    h = harness
+    _with_dependencies(h)
+    assert h.target.deliver(INVOICES, [_credit_note(10502, credits=None)]).delivered
+    h.store.mappings.clear()  # a run that died after the write, before the mapping
+    again = h.target.deliver(INVOICES, [_credit_note(10502, credits=None)])
+    assert again.delivered and len(h.sim.credit_notes) == 1
+    assert _posts(h.sim, "/v2/customerCreditNote") == [201]

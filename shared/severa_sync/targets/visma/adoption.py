@@ -97,7 +97,7 @@ def invoice_mismatch(found: dict[str, Any], dto: dict[str, Any]) -> list[str]:
         reasons.append(f"it is for customer {linked or '(none)'}, not {dto['customerNumber']}")
     if str(found.get("documentDate") or "")[:10] != str(dto["documentDate"])[:10]:
         reasons.append("its document date differs")
-    lines = dto.get("invoiceLines") or []
+    lines = dto.get("invoiceLines") or dto.get("lines") or []  # an invoice's, a credit note's
     ours = sum(
         (_amount(line.get("quantity")) * _amount(line.get("unitPriceInCurrency")) for line in lines),
         Decimal(0),

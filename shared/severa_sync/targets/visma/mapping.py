@@ -41,6 +41,7 @@ FIELDS_READ: dict[str, tuple[str, ...]] = {
         "CurrencyShortform",
         "ReferenceNumber",
         "IsCreditNote",
+        "ReimburseInvoiceGUID",
         "InvoiceRows",
     ),
     "InvoiceRow": (
@@ -257,9 +258,8 @@ def invoice_dto(
 ) -> dict[str, Any]:
     reference = external_reference(fields)
     name = f"invoice {reference}"
-    if fields.get("IsCreditNote"):
-        # Credit notes go through Visma.net's credit-note endpoint, which this sync does not use.
-        raise _fail(name, "Invoice.IsCreditNote", "is set: credit notes are not transferred")
+    if fields.get("IsCreditNote"):  # the target sends these with credit_note_dto
+        raise _fail(name, "Invoice.IsCreditNote", "is set: a credit note is not an invoice")
     rows = fields.get("InvoiceRows") or []
     if not rows:
         raise _fail(name, "Invoice.InvoiceRows", "is empty")
@@ -278,6 +278,63 @@ def invoice_dto(
         # The Finnish payment reference Severa printed on the invoice: the payer quotes it.
         "paymentReference": _text(fields, "Invoice", "ReferenceNumber", name, required=False),
         "invoiceLines": lines,
+    }
+
+
+def credit_note_dto(
+    fields: dict[str, Any], *, customer: str, project: str | None, credited: str | None, config: TenantConfig
+) -> dict[str, Any]:
+    """A Severa credit note (``Invoice.IsCreditNote``) as Visma.net's CustomerCreditNoteUpdateDto:
+    ``lines`` (not ``invoiceLines``) with positive amounts (the document type carries the sign),
+    no due date or payment reference (the DTO has none), and, when the credited invoice is known
+    (``credited``: its Visma.net reference number), one application line that links the two."""
+    reference = external_reference(fields)
+    name = f"credit note {reference}"
+    rows = fields.get("InvoiceRows") or []
+    if not rows:
+        raise _fail(name, "Invoice.InvoiceRows", "is empty")
+    settings = config.invoices
+    lines = [
+        _credited_line(_invoice_line(row, index, name, settings)) for index, row in enumerate(rows, start=1)
+    ]
+    dto: dict[str, Any] = {
+        "customerNumber": customer,
+        "documentDate": _calendar_date(fields.get("Date"), config.zone, name, "Invoice.Date"),
+        "externalReference": reference,
+        "project": project,
+        "invoiceText": _text(fields, "Invoice", "Title", name, required=False)
+        or _text(fields, "Invoice", "Description", name, required=False)
+        or f"Severa credit note {reference}",
+        "currencyId": _text(fields, "Invoice", "CurrencyShortform", name, required=False),
+        "lines": lines,
+    }
+    if credited:
+        total = sum(
+            (Decimal(str(line["quantity"])) * Decimal(str(line["unitPriceInCurrency"])) for line in lines),
+            Decimal(0),
+        )
+        dto["applicationLines"] = [
+            {
+                "operation": "Insert",
+                "documentType": "Invoice",
+                "refNbr": credited,
+                "amountPaid": _wire_number(total),
+            }
+        ]
+    return dto
+
+
+def _credited_line(line: dict[str, Any]) -> dict[str, Any]:
+    """Severa writes a credit note's rows with negative values (usually the quantity); Visma.net's
+    credit-note lines are positive (the document type carries the sign). The quantity becomes
+    positive and the price carries the row's sign against the credit: -2 x 100 and 2 x -100 both
+    become 2 x 100, while a charge inside a credit note (2 x 100) becomes 2 x -100."""
+    quantity, price = Decimal(str(line["quantity"])), Decimal(str(line["unitPriceInCurrency"]))
+    credited_price = price if quantity < 0 else -price
+    return {
+        **line,
+        "quantity": _wire_number(abs(quantity)),
+        "unitPriceInCurrency": _wire_number(credited_price),
     }
 
 

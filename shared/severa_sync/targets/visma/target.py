@@ -1,10 +1,12 @@
-"""VismaTarget: accounts, cases and invoices into Visma.net Financials, each exactly once.
+"""VismaTarget: accounts, cases and invoices (and credit notes) into Visma.net Financials, each exactly once.
 
 The mapping store (``StateStore`` get/put_mapping) keeps Severa GUID -> Visma.net key and the content
 hash last sent. A record whose hash is unchanged is skipped; one without a mapping is looked up in
 Visma.net first (a previous run may have written it and stopped before saving the mapping) and only
 then created; one with a mapping is updated. Invoices are documents: once in Visma.net they are never
-changed by the sync (it may already be released), only re-linked.
+changed by the sync (it may already be released), only re-linked. A Severa credit note
+(``Invoice.IsCreditNote``) is Visma.net's credit-note document, created and looked up at its own
+endpoints by the same rules, and applied to the invoice it credits when severa-sync transferred it.
 
 An invoice queued on the background API may still be written after the invocation that sent it has
 ended, and until then no look-up finds it. Its job is kept in the state store (``StateStore.
@@ -15,6 +17,7 @@ queued until the invoice is linked; the next attempt asks the job before it look
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -56,6 +59,21 @@ from severa_sync.timeutil import utcnow
 logger = Logger(service="severa-sync", child=True)
 
 Delivered = tuple[str, dict[str, str]]  # Visma.net key, Mapping.extra
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    """A Severa invoice's kind of Visma.net document: where it is created and looked up."""
+
+    noun: str
+    create_path: str
+    list_path: str
+    lines: str  # the DTO's array of lines
+
+
+INVOICE = _Document("invoice", "/v2/customerinvoice", "/v1/customerinvoice", "invoiceLines")
+#: ``Invoice.IsCreditNote``: Visma.net's own credit-note document, with the same exactly-once rules.
+CREDIT_NOTE = _Document("credit note", "/v2/customerCreditNote", "/v1/customerCreditNote", "lines")
 
 #: How long Visma.net keeps a background job's state (Visma.net background API documentation).
 JOB_STATE_KEPT = timedelta(hours=24)
@@ -264,36 +282,44 @@ class VismaTarget:
     def _deliver_invoice(
         self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
     ) -> Delivered:
+        document = CREDIT_NOTE if fields.get("IsCreditNote") else INVOICE
         reference = visma_mapping.external_reference(fields)
-        name = f"invoice {reference}"
+        name = f"{document.noun} {reference}"
         extra = {"external_reference": reference}
         if known is not None:
             # Never silently: the Visma.net document keeps the transferred version, so the Severa
             # edit must reach a person before the invoice may be marked transferred.
             raise ChangedDuringTransfer(
-                f"{name} changed in Severa after it was transferred; Visma.net invoice {known.target_key} "
-                "keeps the transferred version. Correct it in Visma.net, then set the Severa status by hand",
+                f"{name} changed in Severa after it was transferred; Visma.net {document.noun} "
+                f"{known.target_key} keeps the transferred version. Correct it in Visma.net, then set the "
+                "Severa status by hand",
                 call=self._client.last_call(),
                 detail={"reference_number": known.target_key},
             )
         # Mapping problems first (no point syncing dependencies for an invoice that cannot go).
-        dto = visma_mapping.invoice_dto(fields, customer="", project=None, config=self._config)
+        if document is CREDIT_NOTE:
+            credited = self._credited_invoice(data_type, fields, name)
+            dto = visma_mapping.credit_note_dto(
+                fields, customer="", project=None, credited=credited, config=self._config
+            )
+        else:
+            dto = visma_mapping.invoice_dto(fields, customer="", project=None, config=self._config)
         dto["customerNumber"] = self._dependency(data_type, "AccountGUID", fields, name)
         project = self._dependency(data_type, "MainCaseGUID", fields, name)
         if project is not None:
             dto["project"] = project
-        created_by_job = self._settle_pending_job(reference, name)
+        created_by_job = self._settle_pending_job(reference, name, document)
         if created_by_job is not None:
             self._creations.settled_elsewhere(data_type.name, str(fields.get("GUID")))
             return created_by_job, extra
-        existing = self._adoptable_invoice(data_type, fields, reference, dto)
+        existing = self._adoptable_invoice(data_type, fields, reference, dto, document)
         if existing is not None:
             logger.info(
                 f"{name} already in Visma.net (found by externalReference): not created again",
                 extra=redact({"reference_number": existing}),
             )
             return existing, extra
-        background = len(dto["invoiceLines"]) >= self._config.visma.background_threshold_lines
+        background = len(dto[document.lines]) >= self._config.visma.background_threshold_lines
         queued: list[str] = []
 
         def remember(job_id: str) -> None:
@@ -304,9 +330,9 @@ class VismaTarget:
             data_type.name,
             fields,
             reference,
-            "/v2/customerinvoice",
+            document.create_path,
             dto,
-            lookup=lambda: self.find_invoice(reference),
+            lookup=lambda: self.find_document(document, reference),
             background=background,
             describe=name,
             on_accepted=remember,
@@ -315,7 +341,22 @@ class VismaTarget:
             self._forget_job(reference)  # linked: nothing is pending any more
         return key, extra
 
-    def _settle_pending_job(self, reference: str, name: str) -> str | None:
+    def _credited_invoice(self, data_type: DataType, fields: dict[str, Any], name: str) -> str | None:
+        """The Visma.net reference number of the invoice a credit note credits, when Severa names it
+        (``Invoice.ReimburseInvoiceGUID``) and severa-sync transferred it; else None (not linked)."""
+        guid = fields.get("ReimburseInvoiceGUID")
+        if not guid:
+            return None
+        credited = self._state.get_mapping(self._tenant, data_type.name, str(guid))
+        if credited is None:
+            logger.info(
+                f"{name} credits Severa invoice {guid}, which severa-sync did not transfer: sent unlinked",
+                extra={"credited_invoice_guid": str(guid)},
+            )
+            return None
+        return credited.target_key
+
+    def _settle_pending_job(self, reference: str, name: str, document: _Document = INVOICE) -> str | None:
         """Ask the background job an earlier attempt left behind, once, before any look-up or POST.
 
         Still running, unreadable, or unknown to Visma.net within the 24 hours it keeps job states:
@@ -355,7 +396,7 @@ class VismaTarget:
                 detail=detail,
             )
         if outcome.status is not None and 200 <= outcome.status < 300:
-            key = location_key(outcome.location) or self.find_invoice(reference)
+            key = location_key(outcome.location) or self.find_document(document, reference)
             if key is None:
                 raise OutcomeUnknown(
                     f"{name}: Visma.net background job {job_id} finished ({outcome.status}) but named "
@@ -405,10 +446,15 @@ class VismaTarget:
             raise adoption.foreign(record, document_name, reasons, {"severa_key": key, "visma_key": key})
 
     def _adoptable_invoice(
-        self, data_type: DataType, fields: dict[str, Any], reference: str, dto: dict[str, Any]
+        self,
+        data_type: DataType,
+        fields: dict[str, Any],
+        reference: str,
+        dto: dict[str, Any],
+        document: _Document = INVOICE,
     ) -> str | None:
         """The reference number of the Visma.net invoice carrying ``reference`` that is this one."""
-        found = self.invoices_carrying(reference)
+        found = self.documents_carrying(document, reference)
         if not found:
             return None
         ours = self._creations.ours(data_type.name, str(fields.get("GUID")), reference)
@@ -419,8 +465,8 @@ class VismaTarget:
             return str(chosen["referenceNumber"])
         first, reasons = verdicts[0]
         raise adoption.foreign(
-            f"invoice {reference}",
-            f"invoice {first['referenceNumber']} (customer {adoption.customer_of(first) or 'none'})",
+            f"{document.noun} {reference}",
+            f"{document.noun} {first['referenceNumber']} (customer {adoption.customer_of(first) or 'none'})",
             reasons,
             {"severa_key": reference, "visma_key": str(first["referenceNumber"])},
         )
@@ -444,30 +490,29 @@ class VismaTarget:
             self._creations.end(data_type, guid)
             raise
 
-    def invoices_carrying(self, external_reference: str) -> list[dict[str, Any]]:
-        """Every Visma.net invoice whose ``externalReference`` is this one."""
+    def documents_carrying(self, document: _Document, external_reference: str) -> list[dict[str, Any]]:
+        """Every Visma.net document of this kind whose ``externalReference`` is this one."""
         return [
             item
-            for item in self._client.get_pages(
-                "/v1/customerinvoice", {"externalReference": external_reference}
-            )
-            # A filter Visma.net ignored would return every invoice: check each row.
+            for item in self._client.get_pages(document.list_path, {"externalReference": external_reference})
+            # A filter Visma.net ignored would return every document: check each row.
             if str(item.get("externalReference")) == external_reference and item.get("referenceNumber")
         ]
 
-    def find_invoice(self, external_reference: str) -> str | None:
-        """Visma.net reference number of the invoice carrying this ``externalReference``, if any."""
+    def invoices_carrying(self, external_reference: str) -> list[dict[str, Any]]:
+        return self.documents_carrying(INVOICE, external_reference)
+
+    def find_document(self, document: _Document, external_reference: str) -> str | None:
+        """Visma.net reference number of the document carrying this ``externalReference``, if any."""
         matches = [
-            str(item.get("referenceNumber"))
-            for item in self._client.get_pages(
-                "/v1/customerinvoice", {"externalReference": external_reference}
-            )
-            # A filter Visma.net ignored would return every invoice: check each row.
-            if str(item.get("externalReference")) == external_reference and item.get("referenceNumber")
+            str(item["referenceNumber"]) for item in self.documents_carrying(document, external_reference)
         ]
         if len(matches) > 1:
             logger.warning(
-                "several Visma.net invoices carry the same externalReference; using the first",
+                f"several Visma.net {document.noun}s carry the same externalReference; using the first",
                 extra=redact({"external_reference": external_reference, "reference_numbers": matches}),
             )
         return matches[0] if matches else None
+
+    def find_invoice(self, external_reference: str) -> str | None:
+        return self.find_document(INVOICE, external_reference)

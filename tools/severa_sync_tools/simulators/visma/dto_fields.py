@@ -79,3 +79,24 @@ def check_enum(body: dict[str, Any], name: str, allowed: frozenset[str], dto: st
         raise BadRequest(
             f"The request is invalid: {dto}.{name} {value!r} is not one of {', '.join(sorted(allowed))}."
         )
+
+
+CREDIT_NOTE = frozenset(
+    {
+        "customerNumber", "childCustomerNumber", "referenceNumber", "overrideNumberSeries", "documentDate",
+        "origInvoiceDate", "currencyId", "exchangeRate", "customerRefNumber", "externalReference",
+        "contact", "project", "customerVatZoneId", "hold", "postPeriod", "financialPeriod", "invoiceText",
+        "locationId", "salesPersonID", "salesperson", "note", "branchNumber", "cashAccount", "dontPrint",
+        "dontEmail", "sendToAutoInvoice", "consolidateInvoices", "invoiceAddress", "invoiceContact",
+        "lines", "taxDetails", "applicationLines",
+    }
+)  # fmt: skip
+CREDIT_NOTE_LINE = frozenset(
+    {
+        "operation", "discountCode", "taskId", "inventoryNumber", "lineNumber", "description", "quantity",
+        "unitPriceInCurrency", "manualAmountInCurrency", "accountNumber", "vatCodeId", "uom",
+        "discountPercent", "discountAmountInCurrency", "manualDiscount", "subaccount", "salesperson",
+        "deferralSchedule", "deferralCode", "termStartDate", "termEndDate", "note", "branchNumber",
+    }
+)  # fmt: skip
+APPLICATION_LINE = frozenset({"operation", "documentType", "refNbr", "amountPaid"})

@@ -51,6 +51,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/v1/customerinvoice", "list_invoices"),
         ("POST", r"/v[12]/customerinvoice", "create_invoice"),
         ("GET", r"/v1/customerinvoice/(?P<key>[^/]+)", "get_invoice"),
+        ("GET", r"/v1/customerCreditNote", "list_credit_notes"),
+        ("POST", r"/v2/customerCreditNote", "create_credit_note"),
+        ("GET", r"/v1/customerCreditNote/(?P<key>[^/]+)", "get_credit_note"),
         ("GET", r"/v1/background/(?P<key>[^/]+)", "background_state"),
         ("GET", r"/v1/background/(?P<key>[^/]+)/content", "background_content"),
         *reference_data.ROUTES,
@@ -87,6 +90,9 @@ class Ledger(reference_data.ReferenceData):
         self.jobs: dict[str, dict[str, Any]] = {}
         self._next_internal = 1
         self._next_invoice = 100001
+        #: Credit notes have their own number series in Visma.net.
+        self.credit_notes: dict[str, dict[str, Any]] = {}
+        self._next_credit_note = 900001
 
     # -- dispatch ------------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict[str, str], raw: bytes, *, background: bool) -> Reply:
@@ -323,6 +329,75 @@ class Ledger(reference_data.ReferenceData):
         }
         return self._created("customerinvoice", reference)
 
+    # -- customer credit notes ------------------------------------------------------------------
+    def list_credit_notes(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        rows = [
+            row
+            for row in self.credit_notes.values()
+            if "externalReference" not in query or row.get("externalReference") == query["externalReference"]
+        ]
+        return self._page(rows, query)
+
+    def get_credit_note(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        found = self.credit_notes.get(key)
+        if not found:
+            return Reply(404, error_body(f"Credit note '{key}' not found."))
+        return Reply(200, copy.deepcopy(found))
+
+    def create_credit_note(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        """CustomerCreditNoteUpdateDto: ``lines`` (not ``invoiceLines``), positive amounts, and
+        ``applicationLines`` naming the invoices it is applied to."""
+        check_members(body, dto_fields.CREDIT_NOTE, "CustomerCreditNoteUpdateDto")
+        lines = body.get("lines")
+        if not isinstance(lines, list) or not lines:
+            raise BadRequest("Error creating document. The document has no lines.")
+        for number, line in enumerate(lines, start=1):
+            if isinstance(line, dict):
+                check_members(
+                    line, dto_fields.CREDIT_NOTE_LINE, "CustomerCreditNoteLineUpdateDto", f"lines[{number}]."
+                )
+        customer = self._customer_ref(body.get("customerNumber"), "document")
+        applications = []
+        for number, application in enumerate(body.get("applicationLines") or [], start=1):
+            check_members(
+                application,
+                dto_fields.APPLICATION_LINE,
+                "PaymentLineBaseUpdateDto",
+                f"applicationLines[{number}].",
+            )
+            if application.get("operation") != "Insert" or application.get("documentType") != "Invoice":
+                raise BadRequest(
+                    f"Error creating document. Application line {number} must insert an Invoice."
+                )
+            invoice = self.invoices.get(str(application.get("refNbr")))
+            if invoice is None:
+                raise BadRequest(
+                    f"Error creating document. Invoice '{application.get('refNbr')}' cannot be found."
+                )
+            applications.append({"docType": "Invoice", "refNbr": invoice["referenceNumber"]})
+        stored_lines = [self._invoice_line(i, line) for i, line in enumerate(lines, start=1)]
+        total = float(sum(Decimal(str(line["amount"])) for line in stored_lines))
+        reference = str(self._next_credit_note)
+        self._next_credit_note += 1
+        self.credit_notes[reference] = {
+            "referenceNumber": reference,
+            "documentType": "CreditNote",
+            "status": "Hold",
+            "customer": customer,
+            "documentDate": body.get("documentDate"),
+            "externalReference": body.get("externalReference"),
+            "invoiceText": body.get("invoiceText"),
+            "currencyId": body.get("currencyId") or "EUR",
+            "amount": total,
+            "detailTotal": total,
+            "detailTotalInCurrency": total,
+            "lines": stored_lines,
+            "applications": applications,
+            "createdDateTime": _now(),
+            "lastModifiedDateTime": _now(),
+        }
+        return self._created("customerCreditNote", reference)
+
     def _invoice_line(self, number: int, line: dict[str, Any]) -> dict[str, Any]:
         if line.get("operation") != "Insert":
             raise BadRequest(
@@ -410,4 +485,5 @@ class Ledger(reference_data.ReferenceData):
                 "customers": copy.deepcopy(list(self.customers.values())),
                 "projects": copy.deepcopy(list(self.projects.values())),
                 "invoices": copy.deepcopy(list(self.invoices.values())),
+                "credit_notes": copy.deepcopy(list(self.credit_notes.values())),
             }

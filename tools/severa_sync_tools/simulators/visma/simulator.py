@@ -153,6 +153,10 @@ class VismaSimulator:
         return self.ledger.snapshot()["invoices"]
 
     @property
+    def credit_notes(self) -> list[dict[str, Any]]:
+        return self.ledger.snapshot()["credit_notes"]
+
+    @property
     def requests(self) -> list[tuple[str, str, int]]:
         with self._lock:
             return list(self._requests)
