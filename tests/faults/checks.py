@@ -192,7 +192,7 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
             problems += _project_problems(row, projects.get(str(row.get("CaseNumber"))), accounts)
 
     by_reference: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for invoice in visma.invoices:
+    for invoice in [*visma.invoices, *visma.credit_notes]:  # a credit note is its invoice's document
         by_reference[str(invoice.get("externalReference"))].append(invoice)
     ready_numbers = {}
     for key in systems.company.ever_ready:
@@ -240,8 +240,11 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
                     problems.append(
                         f"invoice {number}: Visma.net customer is not account {account['Number']}"
                     )
-                if len(sent[0].get("invoiceLines") or []) != len(row.get("InvoiceRows") or []):
+                document_lines = sent[0].get("invoiceLines") or sent[0].get("lines") or []
+                if len(document_lines) != len(row.get("InvoiceRows") or []):
                     problems.append(f"invoice {number}: line count differs from Severa's rows")
+                if row.get("IsCreditNote") != (sent[0].get("documentType") == "CreditNote"):
+                    problems.append(f"invoice {number}: a credit note in one system, not in the other")
                 if sent[0].get("invoiceText") != row.get("Title"):
                     problems.append(
                         f"invoice {number}: Visma.net text {sent[0].get('invoiceText')!r} is not the latest "

@@ -31,14 +31,14 @@ def _day(at: datetime, days: int) -> datetime:
     return (at + timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def invoice_rows(rates: list[Decimal], serial: int) -> list[dict[str, Any]]:
+def invoice_rows(rates: list[Decimal], serial: int, sign: int = 1) -> list[dict[str, Any]]:
     return [
         {
             "GUID": guid("InvoiceRow", f"{serial}:{i}"),
             "rowNumber": i,
             "articleIdentifier": "CONSULT",
             "articleName": f"Consulting {i}",
-            "deliveredQuantity": Decimal(i + 1),
+            "deliveredQuantity": Decimal(sign * (i + 1)),
             "unitPriceAmount": Decimal("120.00"),
             "rowVatRatePercent": rate,
         }
@@ -149,6 +149,8 @@ class Company:
             (10503, READY, 2003, [Decimal("24")]),
             (None, "Draft", 2002, [Decimal("25.5")]),
         )
+        #: A credit note for 10500, transferred before severa-sync ran: sent, unlinked.
+        credit_note = (10504, READY, 2001, [Decimal("25.5")])
         for index, (invoice_number, status, case, rates) in enumerate(invoices):
             self._put_invoice(
                 invoice_number,
@@ -157,6 +159,10 @@ class Company:
                 rates,
                 at=t0 - timedelta(days=5 - index, seconds=self.rng.randint(0, 3600)),
             )
+        number_, status_, case_, rates_ = credit_note
+        self._put_invoice(
+            number_, status_, case_, rates_, at=t0 - timedelta(hours=20), credits=guid("Invoice", 10500)
+        )
         for index, (days, user) in enumerate(((-9, 0), (-9, 1), (-8, 0), (-2, 1), (-1, 0), (-1, 1))):
             day = _day(t0, days)
             self._put_hour_entry(
@@ -177,8 +183,16 @@ class Company:
         return self.serial
 
     def _put_invoice(
-        self, number: int | None, status: str, case: int, rates: list[Decimal], *, at: datetime
+        self,
+        number: int | None,
+        status: str,
+        case: int,
+        rates: list[Decimal],
+        *,
+        at: datetime,
+        credits: str | None = None,
     ) -> str:
+        """An invoice; with ``credits`` (an invoice's GUID) a credit note for it, rows negative."""
         account = {2001: 1001, 2002: 1002, 2003: 1001}.get(case, 1001)
         key = guid("Invoice", number if number is not None else f"draft-{self._next()}")
         self.sim.upsert(
@@ -191,10 +205,11 @@ class Company:
                 "MainCaseGUID": guid("Case", case),
                 "Date": _day(at, 0),
                 "DueDate": _day(at, 14),
-                "Title": f"Invoice {number}",
+                "Title": f"{'Credit note' if credits else 'Invoice'} {number}",
                 "CurrencyShortform": "EUR",
-                "IsCreditNote": False,
-                "InvoiceRows": invoice_rows(rates, number or 0),
+                "IsCreditNote": credits is not None,
+                "ReimburseInvoiceGUID": credits,
+                "InvoiceRows": invoice_rows(rates, number or 0, sign=-1 if credits else 1),
             },
             at=at,
         )
@@ -291,8 +306,14 @@ class Company:
         if kind == "new_invoice":
             rates = [Decimal("25.5")] + ([UNMAPPED_VAT] if self.rng.random() < 0.2 else [])
             number = 10600 + n
-            self._put_invoice(number, READY, self.rng.choice((2001, 2002, 2003)), rates, at=now)
-            return f"new ready invoice {number} (rates {', '.join(map(str, rates))})"
+            # One in four is a credit note for an earlier invoice (linked when that one went over).
+            credited = self._pick("Invoice", lambda r: not r.get("IsCreditNote") and r.get("Number"))
+            credits = credited["GUID"] if credited and self.rng.random() < 0.25 else None
+            self._put_invoice(
+                number, READY, self.rng.choice((2001, 2002, 2003)), rates, at=now, credits=credits
+            )
+            what = "credit note" if credits else "invoice"
+            return f"new ready {what} {number} (rates {', '.join(map(str, rates))})"
         if kind == "draft_ready" and (
             row := self._pick("Invoice", lambda r: r.get("InvoiceStatus") == "Draft")
         ):

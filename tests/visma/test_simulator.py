@@ -240,3 +240,16 @@ def test_a_member_the_spec_does_not_have_is_refused_naming_it_and_the_dto() -> N
         body={"projectID": "9", "customer": "1", "description": "x", "template": "T", "projectManger": "a"},
         query={},
     )
+
+
+def test_reset_forgets_every_document_and_the_quota_window() -> None:
+    sim = VismaSimulator(quota=1)
+    ledger = sim.ledger
+    ledger.create_customer(body={"number": "1", "name": "Acme"}, query={})
+    line = {"operation": "Insert", "inventoryNumber": "X", "quantity": 1, "unitPriceInCurrency": 5}
+    ledger.create_invoice(body={"customerNumber": "1", "invoiceLines": [line]}, query={})
+    ledger.create_credit_note(body={"customerNumber": "1", "lines": [line]}, query={})
+    sim.advance(10)
+    sim.reset()
+    assert sim.customers == sim.invoices == sim.credit_notes == []
+    assert sim._window_calls == 0 and sim._clock_offset == 0.0

@@ -327,11 +327,14 @@ class VismaSimulator:
                 self.ledger.customers,
                 self.ledger.projects,
                 self.ledger.invoices,
+                self.ledger.credit_notes,
                 self.ledger.jobs,
             ):
                 table.clear()
         with self._lock:
             self._requests.clear()
+            self._clock_offset = 0.0
+            self._window_start, self._window_calls = self._now(), 0
 
     def control(self, name: str, arguments: Mapping[str, Any]) -> Any:
         if name not in ADMIN_CONTROLS:
