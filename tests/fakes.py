@@ -154,6 +154,9 @@ class FakeSource:
         ]
         return iter([make_record(r, with_change_time=dt.has_change_time) for r in waiting[:limit]])
 
+    def names(self, lookup: object) -> dict[str, str]:
+        return {}
+
     def look_up_parked(self, dt: DataType, item: RetryItem) -> Lookup:
         if error := self.fail_by_key.get(item.key):
             raise error

@@ -51,6 +51,7 @@ def calls(dt: DataType) -> list[tuple[str, SeveraCall]]:
     declared += [("fallback", dt.fallback), ("queue", dt.queue)]
     if dt.status_queue is not None:
         declared.append(("status_queue.mark", dt.status_queue.mark))
+    declared += [(f"display_lookup.{lookup.member}", lookup.read) for lookup in dt.display_lookups]
     return [(role, call) for role, call in declared if call is not None]
 
 
@@ -66,7 +67,10 @@ def test_every_declared_call_is_the_contracts(dt: DataType, role: str, call: Sev
     for (name, value), param in zip(call.params, op.params, strict=True):
         if not isinstance(value, Bind):
             assert isinstance(value, CONSTANT_TYPES[param.type]), f"{name} is {param.type}"
-    if role != "status_queue.mark":
+    if role.startswith("display_lookup."):
+        lookup = next(lk for lk in dt.display_lookups if role.endswith(f".{lk.member}"))
+        assert lookup.shown in {m.name for m in schema.ENTITIES[op.returns.removesuffix("[]")]}
+    elif role != "status_queue.mark":
         assert op.returns.removesuffix("[]") == dt.entity, f"{call.operation} answers {op.returns}"
     paged = {Bind.PAGE_START, Bind.PAGE_SIZE} & {v for _, v in call.params if isinstance(v, Bind)}
     assert bool(paged) == (call.page_size is not None), "paged reads say their page size"
@@ -76,6 +80,7 @@ def test_every_declared_call_is_the_contracts(dt: DataType, role: str, call: Sev
 def test_declared_members_exist_in_the_entity(dt: DataType) -> None:
     members = {m.name for m in schema.ENTITIES[dt.entity]}
     named = set(dt.change_time_members) | {r.member for r in dt.references + dt.display_references}
+    named |= {lookup.member for lookup in dt.display_lookups}
     if isinstance(dt.export, S3Export):
         named.add(dt.export.date_member)
     if dt.status_queue is not None:

@@ -313,17 +313,23 @@ def test_a_day_too_slow_even_alone_is_read_again_by_the_next_run(
     assert stack.image_problems() == []
 
 
-def test_hour_entries_are_logged_by_the_case_number_the_cases_mappings_know(
+def test_hour_entries_are_logged_by_the_case_number_and_the_users_code(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Payroll recognises a case by its number: an entry's log line shows it where the cases
-    type has delivered that case (its mapping keeps the number), read from state, not Severa."""
+    """Payroll recognises a case by its number and a person by their code: an entry's log line
+    shows the case where the cases type has delivered it (its mapping keeps the number, read from
+    state) and the user by the code one users read per run answers."""
+    stack.sim.upsert("User", {"GUID": USER, "FirstName": "Aino", "LastName": "A", "Code": "E042"}, at=T0)
     put_entry(stack.sim, 1, 2)
+    put_entry(stack.sim, 2, 3)
     stack.state.put_mapping("acme", "cases", CASE, Mapping("P-512", "h", T0, {"display_key": "512"}))
     calls = len(stack.sim.calls)
     with caplog.at_level(logging.INFO, logger="severa-sync"):
         assert stack.run().status is RunStatus.SUCCEEDED
     delivered = [r for r in caplog.records if getattr(r, "action", None) == "record_delivered"]
-    assert delivered and all("case 512" in r.getMessage() for r in delivered)
-    assert all(CASE not in r.getMessage() for r in delivered)
-    assert all(c.operation != "ICase/GetCaseByGUID" for c in stack.sim.calls[calls:])
+    assert len(delivered) == 2 and all("case 512" in r.getMessage() for r in delivered)
+    assert all("user E042" in r.getMessage() and USER not in r.getMessage() for r in delivered)
+    assert all(CASE not in r.getMessage() and "Aino" not in r.getMessage() for r in delivered)
+    operations = [c.operation for c in stack.sim.calls[calls:]]
+    assert "ICase/GetCaseByGUID" not in operations
+    assert operations.count("IUser/GetUsersChangedSince") == 1, "one users read per run"

@@ -7,16 +7,26 @@ from datetime import timedelta
 from typing import Any
 
 from severa_sync.datatypes.display import text, with_guid
-from severa_sync.datatypes.model import Bind, DataType, Partition, S3Export, SeveraCall, WindowKind
+from severa_sync.datatypes.model import (
+    Bind,
+    DataType,
+    Partition,
+    S3Export,
+    SeveraCall,
+    WindowKind,
+)
+from severa_sync.datatypes.users import user_codes
 
 #: The activity category that holds absences (``GetActivitiesByDate``'s ``activityCategory``).
 ABSENCES_CATEGORY = "Absences"
 
 
 def display_absence(record: Any, names: Mapping[str, str]) -> str | None:
-    """The span and whose; never the name or notes (an absence's text may be personal)."""
+    """The span and whose (the user's code where known); never the name or notes (an absence's
+    text may be personal)."""
     start, end = getattr(record, "StartDateTime", None), getattr(record, "EndDateTime", None)
-    user = text(getattr(record, "OwnerUserGUID", None))
+    user_guid = text(getattr(record, "OwnerUserGUID", None))
+    user = names.get(user_guid, user_guid) if user_guid else None
     span = " to ".join(f"{t:%Y-%m-%d %H:%M}" for t in (start, end) if t is not None)
     return with_guid([span or None, f"user {user}" if user else None], record)
 
@@ -43,6 +53,7 @@ ABSENCES = DataType(
     # replaced whole, never appended.
     default_overlap=timedelta(weeks=4),
     display_key=display_absence,
+    display_lookups=(user_codes("OwnerUserGUID"),),
     lookahead=timedelta(weeks=4),
     align_weeks=True,
     reconciles=True,

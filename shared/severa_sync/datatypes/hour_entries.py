@@ -16,13 +16,15 @@ from severa_sync.datatypes.model import (
     SeveraCall,
     WindowKind,
 )
+from severa_sync.datatypes.users import user_codes
 
 
 def display_hour_entry(record: Any, names: Mapping[str, str]) -> str | None:
-    """What payroll recognises: the day, the hours, whose and on which case: the case by its number
-    where the cases' mappings know it, else its GUID (and the entry's GUID to look it up)."""
+    """What payroll recognises: the day, the hours, whose and on which case: the user by their code
+    and the case by its number where known, else their GUIDs (and the entry's GUID to look it up)."""
     day, hours = getattr(record, "EventDate", None), getattr(record, "Quantity", None)
-    user, case_guid = text(getattr(record, "UserGUID", None)), text(getattr(record, "CaseGUID", None))
+    user_guid, case_guid = text(getattr(record, "UserGUID", None)), text(getattr(record, "CaseGUID", None))
+    user = names.get(user_guid, user_guid) if user_guid else None
     case = names.get(case_guid, case_guid) if case_guid else None
     return with_guid(
         [
@@ -55,6 +57,7 @@ HOUR_ENTRIES = DataType(
     default_overlap=timedelta(minutes=2),
     display_key=display_hour_entry,
     display_references=(Reference("CaseGUID", "cases", required=False),),
+    display_lookups=(user_codes("UserGUID"),),
     fallback_windows=True,
     # Days are read by date, the watermark is a change time: an entry dated ahead and not read
     # now would wait for its next change. The reconciliation reads a year ahead, in one window.

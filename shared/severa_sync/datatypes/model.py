@@ -55,6 +55,8 @@ class Bind(enum.Enum):
     PAGE_START = "the page's first row"
     PAGE_SIZE = "the page size"
     TRANSFERRED_STATUS = "invoices.transferred_status"
+    #: The earliest time a since-read is asked from: every record (a whole list read).
+    EVER = "every record (2000-01-01)"
 
 
 #: A parameter is bound when the read is made, or a constant (an options bit set, a category).
@@ -94,6 +96,16 @@ class Reference:
     data_type: str  # the referenced type's name
     #: An empty required reference is a mapping error; an empty optional one is left out.
     required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayLookup:
+    """Records a display key names by their own member (a user by their code), read from Severa
+    once per run with ``read`` (a whole list read) and never logged beyond ``shown``."""
+
+    member: str  # the record's member holding the GUID, e.g. "UserGUID"
+    read: SeveraCall
+    shown: str  # the looked-up entity's member shown, e.g. "Code"
 
 
 class VismaDocument(enum.StrEnum):
@@ -158,6 +170,8 @@ class DataType:
     #: Referenced records shown by their own human key in this type's display key (an hour entry's
     #: case by its number), looked up in the referenced type's mappings (no Severa call).
     display_references: tuple[Reference, ...] = ()
+    #: Records shown by a member read from Severa once per run (an hour entry's user by their code).
+    display_lookups: tuple[DisplayLookup, ...] = ()
     #: How a record is named before its display key in logs ("Invoice number 10501"); the noun if unset.
     label: str | None = None
     #: Types that must have run before this one (accounts and cases before invoices).

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from severa_sync.datatypes.model import DisplayLookup
 from severa_sync.engine.resume import ResumePoint
 from severa_sync.errors import CallInfo, SyncError
 from severa_sync.registry import DataType
@@ -83,6 +84,10 @@ class Source(Protocol):
     ) -> Iterator[SourceRecord]:
         """At most ``limit`` records waiting in the source's queue (invoices in the source status),
         whatever their dates; empty for types without a queue."""
+
+    def names(self, lookup: DisplayLookup) -> dict[str, str]:
+        """GUID -> ``lookup.shown`` of every record ``lookup.read`` answers (once per run)."""
+        ...
 
     def look_up_parked(self, data_type: DataType, item: RetryItem) -> Lookup:
         """Read a parked record again, by GUID and, where Severa has one, by another key."""

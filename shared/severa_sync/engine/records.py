@@ -53,6 +53,7 @@ class RecordFlow:
         #: GUID -> human key of records this type's display keys refer to, and the GUIDs asked for.
         self._names: dict[str, str] = {}
         self._names_asked: set[str] = set()
+        self._looked_up: set[str] = set()  # display lookups read this run (by record member)
 
     def process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None = None) -> None:
         """Deliver ``records`` in batches; stops between batches when time runs out.
@@ -100,13 +101,22 @@ class RecordFlow:
                 raise OutOfTime
 
     def _named(self, batch: list[SourceRecord]) -> list[SourceRecord]:
-        """The batch with display keys that name referenced records by their own key (an hour
-        entry's case by its number), from the referenced types' mappings: one batched state read
-        per batch for the GUIDs not seen yet, no Severa call. Unknown ones stay GUIDs."""
+        """The batch with display keys that name referenced records by their own key: an hour
+        entry's case by its number (the cases' mappings: one batched state read per batch for the
+        GUIDs not seen yet) and its user by their code (one Severa list read per run). Unknown ones
+        stay GUIDs."""
         run = self._run
         references = run.dt.display_references
-        if not references:
+        if not references and not run.dt.display_lookups:
             return batch
+        for lookup in run.dt.display_lookups:
+            if lookup.member in self._looked_up:
+                continue
+            self._looked_up.add(lookup.member)
+            try:
+                self._names.update(run.source.names(lookup))
+            except SyncError as error:  # a name is a courtesy: the GUID still identifies the record
+                run.log.debug(f"Names for display keys not read: {error.message}", action="names_unread")
         for reference in references:
             wanted = {
                 str(value)

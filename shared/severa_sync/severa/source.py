@@ -9,14 +9,14 @@ change time where the declaration names one and its declared human key for logs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from severa_sync.config import TenantConfig
-from severa_sync.datatypes.model import Bind, DataType, SeveraCall
+from severa_sync.datatypes.model import Bind, DataType, DisplayLookup, SeveraCall
 from severa_sync.engine.ports import Found, Lookup, RetryItem, SourceRecord, Versions, Window
 from severa_sync.errors import (
     CallInfo,
@@ -31,6 +31,8 @@ from severa_sync.severa.invoice_statuses import require_invoice_statuses
 from severa_sync.severa.models import Customer, SeveraRecord
 
 log = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
+#: ``Bind.EVER``: a since-read from here answers every record.
+EVER = datetime(2000, 1, 1, tzinfo=UTC)
 #: Rows each page repeats of the one before: a deletion before the boundary stays covered.
 PAGE_OVERLAP = 10
 #: Re-reads of one paged read before it is left to a later run (rows still vanishing meanwhile).
@@ -127,6 +129,14 @@ class SeveraSource:
             return iter(())
         return self._records(data_type, call, self._params(call, limit=limit), past_size_cap)
 
+    def names(self, lookup: DisplayLookup) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for record, _ in self._stream(lookup.read.operation, self._params(lookup.read), past_size_cap=True):
+            guid, shown = record.__dict__.get("GUID"), record.__dict__.get(lookup.shown)
+            if guid and shown not in (None, ""):
+                names[str(guid)] = str(shown)
+        return names
+
     def look_up_parked(self, data_type: DataType, item: RetryItem) -> Lookup:
         call = data_type.by_key
         if call is None:
@@ -195,6 +205,7 @@ class SeveraSource:
     ) -> dict[str, Any]:
         """The call's parameters, each bound as its declaration says (``datatypes.model.Bind``)."""
         bound: dict[Bind, Any] = {
+            Bind.EVER: EVER,
             Bind.BUSINESS_UNIT: self.config.severa.business_unit_guid,
             Bind.SOURCE_STATUS: self.config.invoices.source_status,
             Bind.TRANSFERRED_STATUS: self.config.invoices.transferred_status,
