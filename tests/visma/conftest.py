@@ -17,10 +17,10 @@ from pydantic import BaseModel
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig
-from severa_sync.engine.ports import Mapping, PendingJob, SourceRecord
+from severa_sync.engine.ports import Mapping, SourceRecord
 from severa_sync.errors import SeveraNotFound
 from severa_sync.secrets import Secret
-from severa_sync.state.table import PENDING_JOBS, pending_job_mapping
+from severa_sync.state.table import PendingJobsInMappings
 from severa_sync.targets.visma import VismaClient, VismaTarget
 from severa_sync_tools.simulators.visma import VismaSimulator
 
@@ -70,6 +70,7 @@ class Invoice(BaseModel):
     ReferenceNumber: str | None = None
     IsCreditNote: bool = False
     ReimburseInvoiceGUID: str | None = None
+    InvoiceDetails: dict[str, Any] | None = None
     InvoiceRows: list[InvoiceRow] = []
 
 
@@ -89,7 +90,7 @@ def rows(count: int, **overrides: Any) -> list[InvoiceRow]:
 
 
 # -- state store ------------------------------------------------------------------------------
-class MemoryMappings:
+class MemoryMappings(PendingJobsInMappings):
     """The mapping part of ``ports.StateStore``, dict-backed (the rest is not used by the target)."""
 
     def __init__(self) -> None:
@@ -107,17 +108,6 @@ class MemoryMappings:
     def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None:
         for key in keys:
             self.mappings.pop((tenant, data_type, key), None)
-
-    # background jobs, as the stores keep them (``state.table.pending_job_mapping``)
-    def pending_job(self, tenant: str, reference: str) -> PendingJob | None:
-        found = self.get_mapping(tenant, PENDING_JOBS, reference)
-        return None if found is None else PendingJob(reference, found.target_key, found.delivered_at)
-
-    def remember_job(self, tenant: str, job: PendingJob) -> None:
-        self.put_mapping(tenant, PENDING_JOBS, job.reference, pending_job_mapping(job))
-
-    def forget_job(self, tenant: str, reference: str) -> None:
-        self.forget_mappings(tenant, PENDING_JOBS, [reference])
 
 
 # -- fixtures ---------------------------------------------------------------------------------

@@ -245,3 +245,26 @@ def test_a_project_has_no_impossible_start_date_and_ends_when_the_case_closed() 
     )
     with pytest.raises(MappingError, match=r"Case\.StartDate is empty, and so is Case\.InsertTs"):
         mapping.project_dto(nothing, "5001", CONFIG, create=True)
+
+
+def test_a_credit_note_is_applied_with_its_total_including_vat_and_its_lines_positive() -> None:
+    note = Invoice(
+        GUID="c",
+        Number=10502,
+        IsCreditNote=True,
+        InvoiceRows=rows(1, deliveredQuantity=Decimal("-2")),
+        InvoiceDetails={"invoiceTotalVatIncludedAmount": Decimal("-248.00")},
+    )
+    dto = mapping.credit_note_dto(
+        _fields(note), customer="5001", project=None, credited="100001", config=CONFIG
+    )
+    assert [(line["quantity"], line["unitPriceInCurrency"]) for line in dto["lines"]] == [(2, 100)]
+    assert dto["applicationLines"] == [
+        {"operation": "Insert", "documentType": "Invoice", "refNbr": "100001", "amountPaid": 248}
+    ]
+    assert "documentDueDate" not in dto and "paymentReference" not in dto and "invoiceLines" not in dto
+    without_total = note.model_copy(update={"InvoiceDetails": None})
+    dto = mapping.credit_note_dto(
+        _fields(without_total), customer="5001", project=None, credited="100001", config=CONFIG
+    )
+    assert "amountPaid" not in dto["applicationLines"][0], "left to Visma.net, never a guess"

@@ -76,10 +76,6 @@ def _plain(value: str) -> str:
     return json.dumps(value)
 
 
-def nothing_delivered_days(dt: DataType) -> int:
-    return dt.nothing_delivered_days
-
-
 def _parameters(dt: DataType) -> str:
     p = _prefix(dt)
     return f"""\
@@ -91,7 +87,7 @@ def _parameters(dt: DataType) -> str:
   ConstraintDescription: rate(N hours|days) or cron() whose minute field is one number (at most hourly)
 {p}NothingDeliveredDays:
   Type: Number
-  Default: {nothing_delivered_days(dt)}
+  Default: {dt.nothing_delivered_days}
   MinValue: 0
   MaxValue: 7
   Description: Alarm when no {dt.name} record was delivered for this many days (0 turns the alarm off; CloudWatch evaluates at most 7 days).

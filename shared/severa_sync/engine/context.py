@@ -8,14 +8,14 @@ resume point it writes); ``records.RecordFlow`` (batches, delivery, parking); th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from severa_sync.config import TenantConfig
 from severa_sync.datatypes.model import plural
 from severa_sync.engine import watermark as wm
 from severa_sync.engine.days import reconcile_start
-from severa_sync.engine.ports import Source, StateStore, Target
+from severa_sync.engine.ports import Source, StateStore, Target, WatermarkState
 from severa_sync.errors import SeveraResponseTooLarge, SeveraTimeout
 from severa_sync.logs import RunLog
 from severa_sync.registry import DataType
@@ -47,45 +47,50 @@ class Counters:
     max_change: datetime | None = None
 
 
+@dataclass(kw_only=True, eq=False)
 class RunContext:
-    def __init__(
-        self,
-        *,
-        dt: DataType,
-        config: TenantConfig,
-        source: Source,
-        target: Target,
-        state: StateStore,
-        log: RunLog,
-        run_id: str,
-        signpost: datetime,
-        remaining_seconds: Callable[[], float],
-        keep_lock: Callable[[], None] = lambda: None,
-    ):
-        self.dt = dt
-        self.config = config
-        self.source = source
-        self.target = target
-        self.state = state
-        self.log = log
-        self.run_id = run_id
-        self.signpost = signpost
-        self.remaining_seconds = remaining_seconds
-        #: The engine's lease check (``engine.lease.Lease.keep``): at every batch and checkpoint.
-        self.keep_lock = keep_lock
-        self.tenant = config.tenant
-        self.skew = timedelta(seconds=config.engine.skew_margin_seconds)
-        self.overlap = config.overlap(dt.name)
-        self.counts = Counters()
-        self.label = dt.log_label
-        self.noun_plural = dt.noun_plural
+    dt: DataType
+    config: TenantConfig
+    source: Source
+    target: Target
+    state: StateStore
+    log: RunLog
+    run_id: str
+    signpost: datetime
+    remaining_seconds: Callable[[], float]
+    #: The watermark item as read at the start of the run (its resume point already checked).
+    stored: WatermarkState
+    #: The engine's lease check (``engine.lease.Lease.keep``): at every batch and checkpoint.
+    keep_lock: Callable[[], None] = lambda: None
+    counts: Counters = field(default_factory=Counters)
+
+    @property
+    def tenant(self) -> str:
+        return self.config.tenant
+
+    @property
+    def skew(self) -> timedelta:
+        return timedelta(seconds=self.config.engine.skew_margin_seconds)
+
+    @property
+    def overlap(self) -> timedelta:
+        return self.config.overlap(self.dt.name)
+
+    @property
+    def label(self) -> str:
+        return self.dt.log_label
+
+    @property
+    def noun_plural(self) -> str:
+        return self.dt.noun_plural
 
     def out_of_time(self) -> bool:
         return self.remaining_seconds() < self.config.engine.time_budget_margin_seconds
 
-    def since(self, watermark: datetime | None) -> datetime:
-        """Where a SINCE read starts: the watermark less the overlap, or the backfill date."""
-        return wm.query_start(watermark, self.overlap) if watermark else self.backfill_start()
+    def since(self) -> datetime:
+        """Where a SINCE read starts: the stored watermark less the overlap, or the backfill date."""
+        start = self.stored.watermark
+        return wm.query_start(start, self.overlap) if start else self.backfill_start()
 
     def reconcile_start(self) -> datetime:
         """Local midnight of the first day of the reconciliation span (``reconcile_months``)."""

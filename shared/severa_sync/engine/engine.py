@@ -422,12 +422,12 @@ class SyncEngine:
                 result.dropped_overlap,
             )
         )
-        if run is not None and run.progress.expected_raw != run.progress.stored.raw:
+        if run is not None and run.progress.expected_raw != run.stored.raw:
             # One line per run at INFO; each checkpoint's own line is DEBUG (see Run.checkpoint).
             log.info(
-                f"Watermark advanced from {run.progress.stored.raw or 'not set'} to {run.progress.expected_raw}",
+                f"Watermark advanced from {run.stored.raw or 'not set'} to {run.progress.expected_raw}",
                 action="watermark_advanced",
-                watermark_old=run.progress.stored.raw,
+                watermark_old=run.stored.raw,
                 watermark_new=run.progress.expected_raw,
                 checkpoints=run.progress.writes,
             )

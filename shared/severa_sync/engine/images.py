@@ -85,8 +85,8 @@ class DayImages:
     # -- the run ----------------------------------------------------------------------------
     def __call__(self) -> None:
         run = self.run
-        resume = run.progress.stored.resume
-        if isinstance(resume, ImageProgress) and resume.from_ == run.progress.stored.raw:
+        resume = run.stored.resume
+        if isinstance(resume, ImageProgress) and resume.from_ == run.stored.raw:
             signpost = resume.signpost
             pending = list(resume.pending)
             self.unreadable = list(resume.unreadable)
@@ -123,7 +123,7 @@ class DayImages:
         today = (signpost - run.skew).astimezone(self.zone).date()
         last = today + timedelta(days=self.ahead)
         pending = [(reconcile_start(today, self.months), last)]
-        touched = self.touched_days() if run.progress.stored.watermark is not None else None
+        touched = self.touched_days() if run.stored.watermark is not None else None
         if touched is None:  # first run, or the changes cannot be listed: every day from the backfill
             pending = add_span(pending, min(self.backfill, last), last)
         else:
@@ -144,7 +144,7 @@ class DayImages:
     def touched_days(self) -> set[date] | None:
         """The days of the entries changed since the watermark (None: too many to list)."""
         run = self.run
-        since = run.since(run.progress.stored.watermark)
+        since = run.since()
         what = f"{run.noun_plural} changed since {format_watermark(since)}"
         run.log.info(f"Getting the days of {what}", action="read_started", since=format_watermark(since))
         days: set[date] = set()
@@ -245,7 +245,7 @@ class DayImages:
 
     def save(self, signpost: datetime, pending: list[Span]) -> None:
         progress = ImageProgress(
-            from_=self.run.progress.stored.raw, signpost=signpost, pending=pending, unreadable=self.unreadable
+            from_=self.run.stored.raw, signpost=signpost, pending=pending, unreadable=self.unreadable
         )
         self.run.progress.checkpoint(None, resume=progress)
 

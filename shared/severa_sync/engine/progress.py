@@ -43,10 +43,9 @@ def own_resume(stored: WatermarkState, log: RunLog) -> WatermarkState:
 
 
 class Progress:
-    def __init__(self, run: RunContext, stored: WatermarkState):
+    def __init__(self, run: RunContext):
         self._run = run
-        #: The watermark item as read at the start of the run.
-        self.stored = stored
+        stored = run.stored
         #: The watermark as this run last wrote it (the stored one until it writes).
         self.current: datetime | None = stored.watermark
         self.current_resume: ResumePoint | None = stored.resume

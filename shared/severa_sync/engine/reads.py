@@ -25,15 +25,15 @@ from severa_sync.timeutil import format_watermark, readable_duration
 
 
 def run_since(run: Run) -> None:
-    resume = run.progress.stored.resume
-    start = run.progress.stored.watermark
+    resume = run.stored.resume
+    start = run.stored.watermark
     if isinstance(resume, FallbackProgress):
         run_fallback(run, resume)
         return
     if start is None and run.dt.fallback_windows:
         run_fallback(run, FallbackProgress())
         return
-    since = run.since(run.progress.stored.watermark)
+    since = run.since()
     what = f"{run.noun_plural} changed since {format_watermark(since)}"
     run.log.info(f"Getting {what}", action="read_started", since=format_watermark(since))
     overlap = wm.OverlapFilter(resume.recent if isinstance(resume, RecentChanges) and start else {})
@@ -88,9 +88,7 @@ def run_fallback(run: Run, resume: FallbackProgress) -> None:
                 pass  # each window is delivered, flushed and its cursor saved by windows()
     else:
         try:
-            run.records.process(
-                run.source.read_fallback(run.dt, Window(run.since(run.progress.stored.watermark)))
-            )
+            run.records.process(run.source.read_fallback(run.dt, Window(run.since())))
         except (OutOfTime, SyncError):
             # Resume in the fallback (not the primary read that was too big), from the same
             # watermark: conditional, so a rewind made meanwhile wins.
@@ -104,17 +102,17 @@ def run_fallback(run: Run, resume: FallbackProgress) -> None:
 
 
 def run_range(run: Run) -> None:
-    start = run.progress.stored.watermark
+    start = run.stored.watermark
     cursor = wm.query_start(start, run.overlap) if start else run.backfill_start()
     if run.dt.reconciles:  # at least the reconciliation span, whatever the overlap
         cursor = min(cursor, run.reconcile_start())
     end = run.signpost - run.skew + run.dt.lookahead
     size = (
-        timedelta(seconds=run.progress.stored.window_seconds)
-        if run.progress.stored.window_seconds
+        timedelta(seconds=run.stored.window_seconds)
+        if run.stored.window_seconds
         else (run.config.window(run.dt.name))
     )
-    if run.progress.stored.window_seconds:
+    if run.stored.window_seconds:
         run.log.info(
             f"Using the window size that worked last time: {readable_duration(size)}",
             action="window_remembered",
@@ -139,7 +137,7 @@ def run_range(run: Run) -> None:
                 run.progress.current, window.end or end, signpost_at=run.signpost, skew=run.skew
             )
         )
-    if not run.progress.split and run.progress.stored.window_seconds:
+    if not run.progress.split and run.stored.window_seconds:
         # A clean run with a remembered small window: try the next bigger rung next time.
         grown = larger(size, run.config.window(run.dt.name))
         if grown is not None:

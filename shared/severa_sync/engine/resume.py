@@ -87,8 +87,7 @@ class RetryDays(ResumePoint):
 class UnreadableResume(ResumePoint):
     """A stored map that is no resume point this version writes; never stored back."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
-    problem: str = ""
+    problem: str
 
 
 def parse_resume(item: Mapping[str, Any] | None) -> ResumePoint | None:
@@ -105,8 +104,6 @@ def parse_resume(item: Mapping[str, Any] | None) -> ResumePoint | None:
         kind = RecentChanges
     elif "retry_days" in item:
         kind = RetryDays
-    elif set(item) <= {"for_watermark"}:
-        kind = ResumePoint
     else:
         return UnreadableResume(problem=f"not a resume point this version writes (keys {sorted(item)})")
     try:

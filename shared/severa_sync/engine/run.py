@@ -8,47 +8,20 @@ resume point), and its records (``records.RecordFlow``). Nothing here knows SOAP
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
 
-from severa_sync.config import TenantConfig
 from severa_sync.engine.context import RunContext
-from severa_sync.engine.ports import Source, StateStore, Target, WatermarkState
 from severa_sync.engine.progress import Progress
 from severa_sync.engine.records import RecordFlow
-from severa_sync.logs import RunLog
-from severa_sync.registry import DataType
 
 
+@dataclass(kw_only=True, eq=False)
 class Run(RunContext):
     """The context of one run, with its progress and its records."""
 
-    def __init__(
-        self,
-        *,
-        dt: DataType,
-        config: TenantConfig,
-        source: Source,
-        target: Target,
-        state: StateStore,
-        log: RunLog,
-        run_id: str,
-        signpost: datetime,
-        remaining_seconds: Callable[[], float],
-        stored: WatermarkState,
-        keep_lock: Callable[[], None] = lambda: None,
-    ):
-        super().__init__(
-            dt=dt,
-            config=config,
-            source=source,
-            target=target,
-            state=state,
-            log=log,
-            run_id=run_id,
-            signpost=signpost,
-            remaining_seconds=remaining_seconds,
-            keep_lock=keep_lock,
-        )
-        self.progress = Progress(self, stored)
+    progress: Progress = field(init=False)
+    records: RecordFlow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(self)
         self.records = RecordFlow(self)

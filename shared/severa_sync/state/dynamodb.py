@@ -18,7 +18,6 @@ from aws_lambda_powertools import Logger
 from severa_sync.engine.ports import (
     Halt,
     Mapping,
-    PendingJob,
     RetryItem,
     RunSummary,
     SourceRecord,
@@ -64,7 +63,7 @@ def _forgiving_time(item: dict[str, Any], attr: str) -> datetime:
         return _EPOCH
 
 
-class DynamoStateStore:
+class DynamoStateStore(t.PendingJobsInMappings):
     """The state store on a low-level DynamoDB client (not a ``Table`` resource: its client rewrites
     attribute values) and the table's name."""
 
@@ -476,17 +475,6 @@ class DynamoStateStore:
             (t.mapping_sk(data_type, key), self._mapping_attrs(data_type, key, m)) for key, m in items.items()
         ]
         self._table.batch_put(tenant, rows)
-
-    # --- background jobs (same items as mappings of ``t.PENDING_JOBS``: deployed tables keep theirs)
-    def pending_job(self, tenant: str, reference: str) -> PendingJob | None:
-        found = self.get_mapping(tenant, t.PENDING_JOBS, reference)
-        return None if found is None else PendingJob(reference, found.target_key, found.delivered_at)
-
-    def remember_job(self, tenant: str, job: PendingJob) -> None:
-        self.put_mapping(tenant, t.PENDING_JOBS, job.reference, t.pending_job_mapping(job))
-
-    def forget_job(self, tenant: str, reference: str) -> None:
-        self.forget_mappings(tenant, t.PENDING_JOBS, [reference])
 
     # --- operator -----------------------------------------------------------------------------
     def watermark_rows(self, tenant: str) -> list[WatermarkRow]:

@@ -16,7 +16,6 @@ from typing import Any
 from severa_sync.engine.ports import (
     Halt,
     Mapping,
-    PendingJob,
     RetryItem,
     RunSummary,
     SourceRecord,
@@ -27,13 +26,13 @@ from severa_sync.engine.ports import (
 from severa_sync.engine.resume import ResumePoint, parse_resume
 from severa_sync.errors import ConfigError, SyncError
 from severa_sync.redaction import redact_and_cut
-from severa_sync.state.table import PENDING_JOBS, pending_job_mapping, watermark_row
+from severa_sync.state.table import PendingJobsInMappings, watermark_row
 from severa_sync.timeutil import format_watermark, parse_watermark, utcnow
 
 MESSAGE_LIMIT = 1000
 
 
-class MemoryStateStore:
+class MemoryStateStore(PendingJobsInMappings):
     def __init__(self, path: str | Path | None = None):
         self._path = Path(path) if path else None
         self._lock = threading.RLock()
@@ -361,17 +360,6 @@ class MemoryStateStore:
             for key in keys:
                 self.items.pop((f"TENANT#{tenant}", f"MAP#{data_type}#{key}"), None)
             self._save()
-
-    # -- background jobs (items as ``state.table.pending_job_sk`` names them) ----------------------
-    def pending_job(self, tenant: str, reference: str) -> PendingJob | None:
-        found = self.get_mapping(tenant, PENDING_JOBS, reference)
-        return None if found is None else PendingJob(reference, found.target_key, found.delivered_at)
-
-    def remember_job(self, tenant: str, job: PendingJob) -> None:
-        self.put_mapping(tenant, PENDING_JOBS, job.reference, pending_job_mapping(job))
-
-    def forget_job(self, tenant: str, reference: str) -> None:
-        self.forget_mappings(tenant, PENDING_JOBS, [reference])
 
     # -- operator ----------------------------------------------------------------------------------
     def watermark_rows(self, tenant: str) -> list[WatermarkRow]:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -114,6 +114,29 @@ def pending_job_sk(reference: str) -> str:
 def pending_job_mapping(job: PendingJob) -> Mapping:
     """The item's mapping attributes, as the Visma.net target wrote them before jobs had a port."""
     return Mapping(job.job_id, "", job.queued_at, {"external_reference": job.reference})
+
+
+class _Mappings(Protocol):
+    def get_mapping(self, tenant: str, data_type: str, key: str) -> Mapping | None: ...
+
+    def put_mapping(self, tenant: str, data_type: str, key: str, mapping: Mapping) -> None: ...
+
+    def forget_mappings(self, tenant: str, data_type: str, keys: Sequence[str]) -> None: ...
+
+
+class PendingJobsInMappings:
+    """``StateStore``'s background jobs on a store's own mapping items (``PENDING_JOBS``): one
+    implementation for both stores (and the tests' mapping fake)."""
+
+    def pending_job(self: _Mappings, tenant: str, reference: str) -> PendingJob | None:
+        found = self.get_mapping(tenant, PENDING_JOBS, reference)
+        return None if found is None else PendingJob(reference, found.target_key, found.delivered_at)
+
+    def remember_job(self: _Mappings, tenant: str, job: PendingJob) -> None:
+        self.put_mapping(tenant, PENDING_JOBS, job.reference, pending_job_mapping(job))
+
+    def forget_job(self: _Mappings, tenant: str, reference: str) -> None:
+        self.forget_mappings(tenant, PENDING_JOBS, [reference])
 
 
 def watermark_row(item: dict[str, Any]) -> WatermarkRow:

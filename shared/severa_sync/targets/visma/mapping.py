@@ -42,6 +42,7 @@ FIELDS_READ: dict[str, tuple[str, ...]] = {
         "ReferenceNumber",
         "IsCreditNote",
         "ReimburseInvoiceGUID",
+        "InvoiceDetails",
         "InvoiceRows",
     ),
     "InvoiceRow": (
@@ -309,18 +310,15 @@ def credit_note_dto(
         "lines": lines,
     }
     if credited:
-        total = sum(
-            (Decimal(str(line["quantity"])) * Decimal(str(line["unitPriceInCurrency"])) for line in lines),
-            Decimal(0),
-        )
-        dto["applicationLines"] = [
-            {
-                "operation": "Insert",
-                "documentType": "Invoice",
-                "refNbr": credited,
-                "amountPaid": _wire_number(total),
-            }
-        ]
+        # The amount applied is the credit note's total with VAT (the invoice's balance carries VAT;
+        # Visma.net computes the lines' VAT, so their sum would under-apply). Without Severa's total
+        # the amount is left out.
+        application: dict[str, Any] = {"operation": "Insert", "documentType": "Invoice", "refNbr": credited}
+        total = (fields.get("InvoiceDetails") or {}).get("invoiceTotalVatIncludedAmount")
+        if total is not None:
+            member = "InvoiceDetails.invoiceTotalVatIncludedAmount"
+            application["amountPaid"] = _wire_number(abs(_decimal(total, name, member)))
+        dto["applicationLines"] = [application]
     return dto
 
 

@@ -356,7 +356,7 @@ class VismaTarget:
             return None
         return credited.target_key
 
-    def _settle_pending_job(self, reference: str, name: str, document: _Document = INVOICE) -> str | None:
+    def _settle_pending_job(self, reference: str, name: str, document: _Document) -> str | None:
         """Ask the background job an earlier attempt left behind, once, before any look-up or POST.
 
         Still running, unreadable, or unknown to Visma.net within the 24 hours it keeps job states:
@@ -451,7 +451,7 @@ class VismaTarget:
         fields: dict[str, Any],
         reference: str,
         dto: dict[str, Any],
-        document: _Document = INVOICE,
+        document: _Document,
     ) -> str | None:
         """The reference number of the Visma.net invoice carrying ``reference`` that is this one."""
         found = self.documents_carrying(document, reference)
@@ -499,9 +499,6 @@ class VismaTarget:
             if str(item.get("externalReference")) == external_reference and item.get("referenceNumber")
         ]
 
-    def invoices_carrying(self, external_reference: str) -> list[dict[str, Any]]:
-        return self.documents_carrying(INVOICE, external_reference)
-
     def find_document(self, document: _Document, external_reference: str) -> str | None:
         """Visma.net reference number of the document carrying this ``externalReference``, if any."""
         matches = [
@@ -513,6 +510,3 @@ class VismaTarget:
                 extra=redact({"external_reference": external_reference, "reference_numbers": matches}),
             )
         return matches[0] if matches else None
-
-    def find_invoice(self, external_reference: str) -> str | None:
-        return self.find_document(INVOICE, external_reference)
