@@ -45,6 +45,7 @@ from severa_sync.errors import (
     OutcomeUnknown,
     SyncError,
     TargetRejected,
+    TimeBudgetSpent,
 )
 from severa_sync.redaction import redact
 from severa_sync.registry import DataType
@@ -128,9 +129,12 @@ class VismaTarget:
             self._client.forget_last_call()
             try:
                 key, extra = handler(data_type, visma_mapping.fields_of(record), known)
+            except TimeBudgetSpent as spent:  # time or quota: what is done so far counts
+                delivery.stopped = spent
+                break
             except SyncError as exc:
                 if exc.disposition is not Disposition.PER_RECORD:
-                    raise  # authentication, quota, Visma.net down: the whole target is unusable
+                    raise  # authentication, Visma.net down: the whole target is unusable
                 delivery.failed.append((record, exc))
                 continue
             self._state.put_mapping(
