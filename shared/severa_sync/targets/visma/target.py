@@ -449,7 +449,9 @@ class VismaTarget:
                 )
                 try:
                     self._known_dependencies[cache_key] = self._dependencies.key_of(kind, guid)
-                except MappingError as exc:
+                except SyncError as exc:
+                    if exc.disposition is not Disposition.PER_RECORD:
+                        raise  # Visma.net or Severa unusable: the whole run stops, nothing parked
                     raise MappingError(
                         f"{what} (Severa {registry.get(kind).noun.lower()} {guid}) is not in Visma.net "
                         f"and could not be transferred: {exc.message}",
