@@ -128,7 +128,7 @@ def test_no_item_class_configured_stops_the_run_naming_the_setting(h: Harness) -
         update={"products": h.config.products.model_copy(update={"item_class": None})}
     )
     target = VismaTarget(h.client, h.store, "demo", config, h.deps)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="products.item_class"):
+    with pytest.raises(ConfigError, match=r"products\.item_class"):
         target.deliver(PRODUCTS, [_product(1)])
     assert _posts(h.sim, "/v1/inventory") == []
 
