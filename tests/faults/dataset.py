@@ -340,7 +340,9 @@ class Company:
                 at=now,
             )
             return f"new case {number} for customer {account['Number']}"
-        if kind == "rename_product" and (row := self._pick("Product")):
+        # Not HANDBOOK: a foreign item matches it by name (schedule.FOREIGN_DOCUMENTS), which a rename
+        # before its first transfer would make foreign, as the adoption rule says it should.
+        if kind == "rename_product" and (row := self._pick("Product", lambda r: r["Code"] != "HANDBOOK")):
             sim.upsert("Product", {"GUID": row["GUID"], "Name": f"{row['Name'].split(' #')[0]} #{n}"}, at=now)
             return f"renamed product {row['Code']}"
         if kind == "reprice_product" and (row := self._pick("Product")):
