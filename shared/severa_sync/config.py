@@ -115,6 +115,26 @@ class ProjectSettings(_Strict):
     default_subaccount: list[Segment] = Field(default_factory=list)
 
 
+class ProductSettings(_Strict):
+    """How Visma.net items are created from Severa products. The item class is mandatory when an
+    item is created ("the item class to which the item is assigned"; it provides the item's
+    defaults); it must be set before the first product is transferred."""
+
+    #: Visma.net item class id of the items created (a non-stock class).
+    item_class: str | None = Field(None, min_length=1)
+    #: Visma.net posting class of the items created; unset: the item class's default.
+    posting_class: str | None = Field(None, min_length=1)
+    #: InventoryUpdateDto ``type`` of a new item: one of the non-stock types only, since only a
+    #: non-stock item can be chosen on a customer invoice line (visma-net-dtos.md 3.3, 6.2).
+    item_type: Literal["NonStockItem", "ServiceItem", "LaborItem", "ChargeItem", "ExpenseItem"] = (
+        "NonStockItem"
+    )
+    #: Visma.net sales account of the items created; unset: the item class's (posting class's).
+    sales_account: str | None = Field(None, min_length=1)
+    #: Unit of a product with no ``MeasurementUnit`` in Severa; unset: such a product is refused.
+    default_unit: str | None = Field(None, min_length=1)
+
+
 class ApiUser(_Strict):
     """Who runs the integration: shown in error logs so Severa support can be contacted."""
 
@@ -160,6 +180,7 @@ class TenantConfig(_Strict):
     api_user: ApiUser = ApiUser()
     invoices: InvoiceSettings = InvoiceSettings()
     projects: ProjectSettings = ProjectSettings()
+    products: ProductSettings = ProductSettings()
     engine: EngineSettings = EngineSettings()
     types: dict[str, DataTypeSettings] = Field(default_factory=dict)
     #: S3 bucket and prefix of the hour-entry and absence exports.

@@ -1,6 +1,6 @@
 """The tenant document of a deployed stack: an SSM parameter, re-read within minutes, never half applied.
 
-Why SSM Parameter Store (and not AppConfig): one small document per stack, read by five functions
+Why SSM Parameter Store (and not AppConfig): one small document per stack, read by every function
 on an hourly schedule. A String parameter is free (Standard tier, up to 4 KB; Intelligent-Tiering
 moves a larger document to Advanced, up to 8 KB), has a per-parameter ARN for least-privilege IAM,
 keeps a version history an operator can diff, and powertools ``get_parameter`` caches it. AppConfig

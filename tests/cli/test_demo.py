@@ -55,14 +55,19 @@ def test_demo_tells_the_whole_story(demo_output: tuple[int, str]) -> None:
         assert f"Invoice number {number} was processed correctly" in first
     assert re.search(r"✗ Invoice number 10502 ERROR", first)
     assert re.search(r"10502\s.*Ready for transfer\s.*error, in the retry set:.*17", first)
+    assert "Product LICENSE Software licence was processed correctly" in first
+    assert re.search(r"[1-9]\d* items from Severa products", first), "products arrived as Visma.net items"
     assert re.search(r"S3: [1-9]\d* hour_entries files, [1-9]\d* absences files", first)
     assert "demo/invoices: record errors" in first, "the rejected invoice raised an alert on the topic"
 
     # Act 2: changed records only.
     assert "renamed" in second and 'set to "Ready for transfer"' in second
-    pattern = r"│ (accounts|cases|invoices|hour_entries|absences)\s+│ succeeded\s+│\s+(\d+) │\s+(\d+) │"
+    pattern = (
+        r"│ (accounts|cases|products|invoices|hour_entries|absences)\s+│ succeeded\s+│\s+(\d+) │\s+(\d+) │"
+    )
     runs = {name: (int(fetched), int(delivered)) for name, fetched, delivered in re.findall(pattern, second)}
     assert runs["accounts"][1] == 2, "only the two renamed customers are delivered again"
+    assert runs["products"] == (1, 1), "only the repriced product is read and delivered again"
     # No entry changed: the reconciliation span (previous + current month) is re-read by date, but
     # every line already stands in its day file with the same content: skipped, none delivered.
     fetched, delivered = runs["hour_entries"]

@@ -65,6 +65,7 @@ def good(
         "severa": {"url": severa.url, "business_unit_guid": BUSINESS_UNIT["BusinessUnitGUID"]},
         "visma": {"base_url": visma.base_url, "token_url": visma.token_url},
         "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
+        "products": {"item_class": "SERVICE"},
         "export_bucket": BUCKET,
     }
 
@@ -112,6 +113,7 @@ def test_a_good_configuration_passes_every_check(
         "Visma.net default item": "OK",
         "S3 export bucket": "OK",
         "Visma.net project origin": "OK",
+        "Visma.net item class": "OK",
     }
     assert "Head office" in rows["Severa business unit"][1]
 
@@ -151,6 +153,7 @@ BROKEN = {
     ),
     "export_bucket": ({"export_bucket": "someone-elses-bucket"}, "S3 export bucket", "export_bucket"),
     "projects": ({"projects": {"default_subaccount": []}}, "Visma.net project origin", "projects.template"),
+    "products": ({"products": {"item_class": None}}, "Visma.net item class", "products.item_class"),
 }
 
 

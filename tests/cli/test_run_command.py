@@ -53,9 +53,8 @@ class Endpoints:
         path = self.state_file.parent / "fast.json"
         types = {name: {"backfill_from": start} for name in registry.BY_NAME}
         projects = {"default_subaccount": [{"segment_id": 1, "value": "0000"}]}
-        path.write_text(
-            json.dumps({"tenant": "demo", "types": types, "severa": severa, "projects": projects})
-        )
+        document = {"tenant": "demo", "types": types, "severa": severa, "projects": projects}
+        path.write_text(json.dumps({**document, "products": {"item_class": "SERVICE"}}))
         return str(path)
 
 

@@ -85,12 +85,16 @@ def test_declared_members_exist_in_the_entity(dt: DataType) -> None:
         named.add(dt.export.date_member)
     if dt.status_queue is not None:
         named.add(dt.status_queue.member)
+    named |= {r.rows for r in dt.row_references}
     assert named <= members
+    for reference in dt.row_references:
+        row_entity = next(m.base for m in schema.ENTITIES[dt.entity] if m.name == reference.rows)
+        assert reference.member in {m.name for m in schema.ENTITIES[row_entity]}, "a member of the row"
 
 
 @pytest.mark.parametrize("dt", registry.DATA_TYPES, ids=lambda dt: dt.name)
 def test_references_are_dependencies(dt: DataType) -> None:
-    for reference in dt.references:
+    for reference in (*dt.references, *dt.row_references):
         assert reference.data_type in dt.depends_on, "a referenced type runs first"
         assert registry.get(reference.data_type).by_key is not None, "it can be read on demand"
 

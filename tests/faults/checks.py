@@ -19,7 +19,7 @@ from severa_sync.state.dynamodb import DynamoStateStore
 from severa_sync_tools.simulators.severa import SeveraSimulator
 from severa_sync_tools.simulators.visma import VismaSimulator
 
-from .dataset import ABSENCE_TYPES, READY, TRANSFERRED, Company
+from .dataset import ABSENCE_TYPES, COMPANY_ITEMS, READY, TRANSFERRED, Company
 from .stack import TENANT, Aws
 
 ZONE = ZoneInfo("Europe/Helsinki")
@@ -146,6 +146,34 @@ def _project_problems(
     return problems
 
 
+def _item_problems(row: dict[str, Any], item: dict[str, Any] | None) -> list[str]:
+    if item is None:
+        return [f"product {row['Code']} ({row['GUID']}) is not in Visma.net"]
+    problems = []
+    if item.get("description") != str(row.get("Name") or "").strip():
+        problems.append(
+            f"item {row['Code']}: description {item.get('description')!r} is not the latest {row.get('Name')!r}"
+        )
+    status = "Active" if row.get("IsActive", True) else "Inactive"
+    if item.get("status") != status:
+        problems.append(f"item {row['Code']}: status {item.get('status')!r}, Severa says {status!r}")
+    price = item.get("defaultPrice")
+    if row.get("UnitPrice") is not None and (price is None or Decimal(str(price)) != row["UnitPrice"]):
+        problems.append(f"item {row['Code']}: price {price!r} is not the latest {row['UnitPrice']}")
+    if item.get("stockItem"):
+        problems.append(f"item {row['Code']} is a stock item")
+    return problems
+
+
+def _row_items(row: dict[str, Any], products: dict[str, Any]) -> list[str]:
+    """The item each Severa row must be sent with: its product's code, else its article code."""
+    out = []
+    for line in row.get("InvoiceRows") or []:
+        billed = [products[g]["Code"] for g in line.get("ProductGUIDs") or [] if g in products]
+        out.append(billed[0] if billed else str(line.get("articleIdentifier") or "SEVERA"))
+    return out
+
+
 def _line_problems(
     what: str, line: dict[str, Any], record: dict[str, Any], members: tuple[str, ...]
 ) -> list[str]:
@@ -204,6 +232,21 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
         for row in (r for r in cases.values() if r["GUID"] not in blocked):
             problems += _project_problems(row, projects.get(str(row.get("CaseNumber"))), accounts)
 
+    products = {r["GUID"]: r for r in severa.records("Product")}
+    items = {str(i.get("inventoryNumber")): i for i in visma.items}
+    codes = {str(r.get("Code")) for r in products.values()}
+    problems += [
+        f"Visma.net item {number} has no Severa product"
+        for number in items
+        if number not in codes and number not in COMPANY_ITEMS
+    ]
+    if "products" in types:
+        for row in (r for r in products.values() if r["GUID"] not in blocked):
+            problems += _item_problems(row, items.get(str(row.get("Code"))))
+            mapping = operator.get_mapping(TENANT, "products", row["GUID"])
+            if mapping is None or mapping.target_key != str(row.get("Code")):
+                problems.append(f"product {row['Code']}: mapping is {mapping}")
+
     by_reference: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for invoice in [*visma.invoices, *visma.credit_notes]:  # a credit note is its invoice's document
         by_reference[str(invoice.get("externalReference"))].append(invoice)
@@ -256,6 +299,11 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
                 document_lines = sent[0].get("invoiceLines") or sent[0].get("lines") or []
                 if len(document_lines) != len(row.get("InvoiceRows") or []):
                     problems.append(f"invoice {number}: line count differs from Severa's rows")
+                sent_items = [line.get("inventoryNumber") for line in document_lines]
+                if sent_items != _row_items(row, products):
+                    problems.append(
+                        f"invoice {number}: lines name items {sent_items}, its rows bill {_row_items(row, products)}"
+                    )
                 if row.get("IsCreditNote") != (sent[0].get("documentType") == "CreditNote"):
                     problems.append(f"invoice {number}: a credit note in one system, not in the other")
                 if sent[0].get("invoiceText") != row.get("Title") and not _edited_in_marking_window(
@@ -267,7 +315,7 @@ def final_problems(systems: Systems, types: list[str]) -> list[str]:
                     )
         stray = parked - systems.company.unmappable - edited - blocked
         problems += [f"invoice {key} is still parked although it can be transferred" for key in stray]
-    for name in ("accounts", "cases"):
+    for name in ("accounts", "cases", "products"):
         left = [i.display_key for i in operator.parked(TENANT, name) if i.key not in blocked]
         if left and name in types:
             problems.append(f"{name} still parked after the clean runs: {left}")
@@ -361,9 +409,13 @@ def watermark_problems(systems: Systems, data_type: str) -> list[str]:
     committed = systems.company.committed
     severa, visma = systems.severa, systems.visma
     parked = {item.key for item in systems.operator.parked(TENANT, data_type)}
-    entity = {"accounts": "Customer", "cases": "Case", "invoices": "Invoice", "hour_entries": "HourEntry"}[
-        data_type
-    ]
+    entity = {
+        "accounts": "Customer",
+        "cases": "Case",
+        "products": "Product",
+        "invoices": "Invoice",
+        "hour_entries": "HourEntry",
+    }[data_type]
     due = [
         r
         for r in severa.records(entity)
@@ -388,6 +440,10 @@ def watermark_problems(systems: Systems, data_type: str) -> list[str]:
                 f"{where}: {p}"
                 for p in _project_problems(row, projects.get(str(row.get("CaseNumber"))), accounts)
             ]
+    elif data_type == "products":
+        items = {str(i.get("inventoryNumber")): i for i in visma.items}
+        for row in due:
+            problems += [f"{where}: {p}" for p in _item_problems(row, items.get(str(row.get("Code"))))]
     elif data_type == "invoices":
         problems += [
             f"{where}: invoice {r.get('Number')} is still ready and not parked"
@@ -526,8 +582,10 @@ def foreign_blocked(systems: Systems) -> set[str]:
     numbers = {doc["number"] for doc in foreign if doc["kind"] == "customer"}
     project_ids = {doc["project_id"] for doc in foreign if doc["kind"] == "project"}
     references = {doc["external_reference"] for doc in foreign if doc["kind"] == "invoice"}
+    item_numbers = {doc["number"] for doc in foreign if doc["kind"] == "item"}
     severa = systems.severa
     accounts = {r["GUID"] for r in severa.records("Customer") if str(r.get("Number")) in numbers}
+    products = {r["GUID"] for r in severa.records("Product") if str(r.get("Code")) in item_numbers}
     cases = {
         r["GUID"]
         for r in severa.records("Case")
@@ -539,8 +597,9 @@ def foreign_blocked(systems: Systems) -> set[str]:
         if str(r.get("Number")) in references
         or r.get("AccountGUID") in accounts
         or r.get("MainCaseGUID") in cases
+        or any(set(row.get("ProductGUIDs") or []) & products for row in r.get("InvoiceRows") or [])
     }
-    return accounts | cases | invoices
+    return accounts | cases | products | invoices
 
 
 def foreign_problems(systems: Systems, types: list[str], alerts: list[str]) -> list[str]:
@@ -549,7 +608,11 @@ def foreign_problems(systems: Systems, types: list[str], alerts: list[str]) -> l
     document that matches was adopted, not duplicated."""
     problems: list[str] = []
     visma, severa, operator = systems.visma, systems.severa, systems.operator
-    keys = {"customer": ("number", "number"), "project": ("projectID", "project_id")}
+    keys = {
+        "customer": ("number", "number"),
+        "project": ("projectID", "project_id"),
+        "item": ("inventoryNumber", "number"),
+    }
     for doc in systems.foreign:
         kind = doc["kind"]
         if kind == "invoice":
@@ -567,6 +630,7 @@ def foreign_problems(systems: Systems, types: list[str], alerts: list[str]) -> l
         data_type, entity, member = {
             "customer": ("accounts", "Customer", "Number"),
             "project": ("cases", "Case", "CaseNumber"),
+            "item": ("products", "Product", "Code"),
             "invoice": ("invoices", "Invoice", "Number"),
         }[kind]
         wanted = str(doc.get("number") or doc.get("project_id") or doc.get("external_reference"))

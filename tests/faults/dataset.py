@@ -25,6 +25,14 @@ UNMAPPED_VAT = Decimal("17")
 ABSENCE_TYPES = (guid("ActivityType", "Vacation"), guid("ActivityType", "Sick leave"))
 MEETING_TYPE = guid("ActivityType", "Meeting")
 USERS = (guid("User", "AA"), guid("User", "BB"))
+#: Items the Visma.net company has of its own (the simulator's): no Severa product is behind them.
+COMPANY_ITEMS = frozenset({"SEVERA", "CONSULT", "DESIGN"})
+#: Products (code, name, unit price, active); the first two are billed by invoice rows.
+PRODUCTS = (
+    ("LICENSE", "Software licence", Decimal("450.00"), True),
+    ("HANDBOOK", "Handbook", Decimal("35.00"), True),
+    ("LEGACY", "Legacy support plan", Decimal("80.00"), False),
+)
 
 
 def _day(at: datetime, days: int) -> datetime:
@@ -32,18 +40,24 @@ def _day(at: datetime, days: int) -> datetime:
 
 
 def invoice_rows(rates: list[Decimal], serial: int, sign: int = 1) -> list[dict[str, Any]]:
-    return [
-        {
-            "GUID": guid("InvoiceRow", f"{serial}:{i}"),
-            "rowNumber": i,
-            "articleIdentifier": "CONSULT",
-            "articleName": f"Consulting {i}",
-            "deliveredQuantity": Decimal(sign * (i + 1)),
-            "unitPriceAmount": Decimal("120.00"),
-            "rowVatRatePercent": rate,
-        }
-        for i, rate in enumerate(rates, start=1)
-    ]
+    """Hour rows (``CONSULT``, an item the company has, no product); a second row bills a product
+    (``ProductGUIDs``), which must reach Visma.net as an item, on demand if need be."""
+    rows = []
+    for i, rate in enumerate(rates, start=1):
+        code, name = ("CONSULT", f"Consulting {i}") if i % 2 else PRODUCTS[serial % 2][:2]
+        rows.append(
+            {
+                "GUID": guid("InvoiceRow", f"{serial}:{i}"),
+                "rowNumber": i,
+                "ProductGUIDs": [] if i % 2 else [guid("Product", code)],
+                "articleIdentifier": code,
+                "articleName": name,
+                "deliveredQuantity": Decimal(sign * (i + 1)),
+                "unitPriceAmount": Decimal("120.00"),
+                "rowVatRatePercent": rate,
+            }
+        )
+    return rows
 
 
 class Committing:
@@ -144,6 +158,14 @@ class Company:
                 },
                 at=t0 - timedelta(days=9 - 2 * index, seconds=self.rng.randint(0, 3600)),
             )
+        for index, (code, name, price, active) in enumerate(PRODUCTS):
+            self._put_product(
+                code,
+                name,
+                price,
+                active,
+                at=t0 - timedelta(days=8 - index, seconds=self.rng.randint(0, 3600)),
+            )
         invoices: tuple[tuple[int | None, str, int, list[Decimal]], ...] = (
             (10500, TRANSFERRED, 2001, [Decimal("25.5")]),
             (10501, READY, 2001, [Decimal("25.5"), Decimal("10")]),
@@ -220,6 +242,21 @@ class Company:
             if UNMAPPED_VAT in rates:
                 self.unmappable.add(key)
         return key
+
+    def _put_product(self, code: str, name: str, price: Decimal, active: bool, *, at: datetime) -> None:
+        self.sim.upsert(
+            "Product",
+            {
+                "GUID": guid("Product", code),
+                "Code": code,
+                "Name": name,
+                "MeasurementUnit": "pcs",
+                "UnitPrice": price,
+                "VAT": Decimal("25.5"),
+                "IsActive": active,
+            },
+            at=at,
+        )
 
     def _put_hour_entry(
         self, name: str, day: datetime, quantity: Decimal, user: int, *, at: datetime
@@ -305,8 +342,25 @@ class Company:
                 at=now,
             )
             return f"new case {number} for customer {account['Number']}"
+        # Not HANDBOOK: a foreign item matches it by name (schedule.FOREIGN_DOCUMENTS), which a rename
+        # before its first transfer would make foreign, as the adoption rule says it should.
+        if kind == "rename_product" and (row := self._pick("Product", lambda r: r["Code"] != "HANDBOOK")):
+            sim.upsert("Product", {"GUID": row["GUID"], "Name": f"{row['Name'].split(' #')[0]} #{n}"}, at=now)
+            return f"renamed product {row['Code']}"
+        if kind == "reprice_product" and (row := self._pick("Product")):
+            sim.upsert("Product", {"GUID": row["GUID"], "UnitPrice": Decimal(n) + Decimal("0.5")}, at=now)
+            return f"repriced product {row['Code']}"
+        if kind == "toggle_product" and (row := self._pick("Product")):
+            sim.upsert("Product", {"GUID": row["GUID"], "IsActive": not row.get("IsActive")}, at=now)
+            return f"toggled active on product {row['Code']}"
+        if kind == "new_product":
+            code = f"NEW-{n}"
+            self._put_product(code, f"New product {n}", Decimal("10.00"), True, at=now)
+            return f"new product {code}"
         if kind == "new_invoice":
-            rates = [Decimal("25.5")] + ([UNMAPPED_VAT] if self.rng.random() < 0.2 else [])
+            # Half bill a product on their second row (an on-demand item when products lag behind).
+            rates = [Decimal("25.5")] + ([Decimal("25.5")] if self.rng.random() < 0.5 else [])
+            rates += [UNMAPPED_VAT] if self.rng.random() < 0.2 else []
             number = 10600 + n
             # One in four is a credit note for an earlier invoice (linked when that one went over).
             credited = self._pick("Invoice", lambda r: not r.get("IsCreditNote") and r.get("Number"))
@@ -421,6 +475,7 @@ CHANGES: dict[str, tuple[str, ...]] = {
         "line_separators_in_customer_name",
     ),
     "cases": ("rename_case", "close_case", "new_case"),
+    "products": ("rename_product", "reprice_product", "toggle_product", "new_product"),
     "invoices": ("new_invoice", "draft_ready", "edit_ready_invoice"),
     "hour_entries": (
         "edit_hour_entry",

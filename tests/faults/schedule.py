@@ -25,7 +25,14 @@ from .reader_faults import READER_FAULTS, reader_fault
 VISMA_PATHS = {
     "accounts": ("/v1/customer",),
     "cases": ("/v1/project", "/v1/customer"),
-    "invoices": ("/v2/customerinvoice", "/v1/customerinvoice", "/v1/project", "/v1/customer"),
+    "products": ("/v1/inventory",),
+    "invoices": (
+        "/v2/customerinvoice",
+        "/v1/customerinvoice",
+        "/v1/project",
+        "/v1/customer",
+        "/v1/inventory",
+    ),
 }
 SEVERA_OPERATIONS = {
     dt.name: tuple(op for op in (dt.read_operation, dt.by_key_operation, dt.fallback_operation) if op)
@@ -198,8 +205,9 @@ def _during(rng: random.Random, types: list[str], data_type: str) -> Step:
 
 
 #: Documents an accountant made in Visma.net before severa-sync first ran, under keys it would use
-#: (the dataset's accounts 1001-1003, cases 2001-2003, ready invoices 10501 and 10503). ``matches``:
-#: whether the adoption rule takes it for the Severa record (docs/operations.md).
+#: (the dataset's accounts 1001-1003, cases 2001-2003, ready invoices 10501 and 10503, products
+#: LICENSE and HANDBOOK). ``matches``: whether the adoption rule takes it for the Severa record
+#: (docs/operations.md).
 FOREIGN_DOCUMENTS: tuple[dict[str, Any], ...] = (
     {"kind": "customer", "number": "1003", "name": "Northwind Traders Ltd", "vat": None, "matches": False},
     {"kind": "customer", "number": "1001", "name": "Acme (old name)", "vat": "fi 1000001-2", "matches": True},
@@ -212,6 +220,15 @@ FOREIGN_DOCUMENTS: tuple[dict[str, Any], ...] = (
     },
     {"kind": "invoice", "external_reference": "10501", "customer": "1002", "matches": False},
     {"kind": "invoice", "external_reference": "10503", "customer": "4711", "matches": False},
+    # LICENSE is billed by 10502 (rejected for its VAT anyway) and by new invoices; HANDBOOK by 10501.
+    {
+        "kind": "item",
+        "number": "LICENSE",
+        "description": "Licence (typed in)",
+        "stock": False,
+        "matches": False,
+    },
+    {"kind": "item", "number": "HANDBOOK", "description": "handbook.", "stock": False, "matches": True},
 )
 #: Server text is cut at these sizes (error messages, IPP details, logged bodies).
 ECHO_CUTS = (300, 500, 8000)

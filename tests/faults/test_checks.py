@@ -23,7 +23,7 @@ from .test_regressions import settings
 from .world import World
 
 pytestmark = pytest.mark.faults
-ALL = ["accounts", "cases", "invoices", "hour_entries", "absences"]
+ALL = ["accounts", "cases", "products", "invoices", "hour_entries", "absences"]
 
 
 @pytest.fixture
@@ -72,6 +72,26 @@ def test_only_an_edit_between_the_re_read_and_the_mark_is_the_documented_window(
     assert any(p.startswith(stale) for p in checks.final_problems(world.systems, ALL))
     world.company.edited_at_call[guid] = re_read + 1  # after it, just before SetInvoiceStatus
     assert not any(p.startswith(stale) for p in checks.final_problems(world.systems, ALL))
+
+
+def test_a_product_change_that_did_not_arrive_is_found(world: World) -> None:
+    world.company.change("reprice_product")
+    problems = checks.final_problems(world.systems, ALL)
+    assert any(problem.startswith("item ") and "is not the latest" in problem for problem in problems), (
+        problems
+    )
+
+
+def test_an_invoice_line_with_another_item_than_its_product_is_found(world: World) -> None:
+    [invoice] = [i for i in world.visma.invoices if i["externalReference"] == "10501"]
+    world.visma.ledger.invoices[invoice["referenceNumber"]]["invoiceLines"][1]["inventoryNumber"] = "SEVERA"
+    problems = checks.final_problems(world.systems, ALL)
+    assert any("invoice 10501: lines name items" in problem for problem in problems), problems
+
+
+def test_an_item_no_product_is_behind_is_found(world: World) -> None:
+    world.visma.seed_item("STRAY", "An item nobody asked for")
+    assert "Visma.net item STRAY has no Severa product" in checks.final_problems(world.systems, ALL)
 
 
 def test_an_hour_entry_in_two_day_files_is_found(world: World) -> None:

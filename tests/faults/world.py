@@ -51,7 +51,7 @@ REGION = "eu-west-1"
 LEASE_SECONDS = 960
 MAX_CLEAN_PASSES = 8
 #: Every data type gets the same backfill date (three weeks before the seed's "now").
-ALL_TYPES = ("accounts", "cases", "invoices", "hour_entries", "absences")
+ALL_TYPES = ("accounts", "cases", "products", "invoices", "hour_entries", "absences")
 #: Issue 11's invoice-status and GUID-incident steps (World.invoice_queue_step).
 INVOICE_QUEUE_STEPS = ("status_mismatch", "status_fixed", "guid_incident", "watermark_past")
 
@@ -88,6 +88,7 @@ def tenant_config(
             },
             "engine": {"batch_size": schedule.settings["batch_size"], "lock_lease_seconds": LEASE_SECONDS},
             "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
+            "products": {"item_class": "SERVICE"},  # the Visma.net simulator's non-stock class
             "export_bucket": aws.bucket,
             "types": {name: {"backfill_from": backfill} for name in ALL_TYPES},
         }
@@ -211,6 +212,9 @@ class World:
         elif kind == "project":
             visma.seed_project(doc["project_id"], doc["customer"], doc["description"])
             seeded = next(p for p in visma.projects if p["projectID"] == doc["project_id"])
+        elif kind == "item":
+            visma.seed_item(doc["number"], doc["description"], stock_item=doc["stock"])
+            seeded = next(i for i in visma.items if i["inventoryNumber"] == doc["number"])
         else:
             reference = visma.seed_invoice(doc["customer"], doc["external_reference"])
             seeded = next(i for i in visma.invoices if i["referenceNumber"] == reference)

@@ -31,7 +31,7 @@ def captured():
 
 def test_invoice_log_reads_like_the_guideline_example(tmp_path, captured):
     with local_stack(tmp_path) as stack:
-        for name in ("accounts", "cases"):
+        for name in ("accounts", "cases", "products"):  # what invoices depend on, first
             assert stack.invoke(name)["status"] == "succeeded"
         captured.clear()
         answer = stack.invoke("invoices")

@@ -255,6 +255,21 @@ def invoice(n: int, **overrides: Any) -> dict[str, Any]:
     return values
 
 
+def product(n: int, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "Code": f"P-{n}",
+        "GUID": guid(n, 18),
+        "IsActive": True,
+        "MeasurementUnit": "pcs",
+        "Name": f"Product {n}",
+        "UnitPrice": Decimal("45.50"),
+        "VAT": Decimal("25.5"),
+        "ProductCategoryGUID": guid(1, 19),
+    }
+    values.update(overrides)
+    return values
+
+
 def hour_entry(n: int, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "CaseGUID": guid(n % 7, 11),

@@ -70,6 +70,7 @@ def _entity(data_type: registry.DataType) -> str:
         "accounts": "Customer",
         "cases": "Case",
         "invoices": "Invoice",
+        "products": "Product",
         "hour_entries": "HourEntry",
         "absences": "Activity",
     }[data_type.name]

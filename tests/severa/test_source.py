@@ -43,7 +43,7 @@ def test_is_a_source_port(source: SeveraSource) -> None:
     assert port is source
 
 
-# Accounts and cases include inactive records (options 2) so deactivations reach Visma.net; accounts
+# Accounts, cases and products include inactive records (options 2) so deactivations reach Visma.net; accounts
 # also exclude those without a number (4: prospects, never customers to transfer).
 READS: list[tuple[str, Callable[[int], dict[str, Any]], dict[str, str]]] = [
     ("accounts", env.customer, {"startDateTime": "2026-11-20T05:28:00Z", "options": "6"}),
@@ -63,6 +63,7 @@ READS: list[tuple[str, Callable[[int], dict[str, Any]], dict[str, str]]] = [
             "options": "0",
         },
     ),
+    ("products", env.product, {"startDateTime": "2026-11-20T05:28:00Z", "options": "2"}),
     ("hour_entries", env.hour_entry, {"startDate": "2026-11-20T05:28:00Z"}),
     (
         "absences",

@@ -65,16 +65,26 @@ def test_operation_matches_reference_appendix_a(op, reference):
     assert list(op.faults) == [schema.DECLARED_FAULTS[c] for c in codes]
 
 
+def _appendix_members(entity: str, appendix: str) -> list[list[str]]:
+    """The entity's members in XML order: a derived type's base members first (DataContract
+    inheritance, "(derives from X)" in the appendix), then its own."""
+    line = re.search(
+        rf"^- \*\*{re.escape(entity)}\*\* \[dc:Severa.Entities.API\] (?:\(derives from (\w+)\) )?"
+        r"\((\d+)\): (.*)$",
+        appendix,
+        re.M,
+    )
+    assert line, f"{entity} not in the reference"
+    members = [re.sub(r" \[Order=\d+\]$", "", part).split(": ") for part in line.group(3).split("; ")]
+    assert len(members) == int(line.group(2))
+    return (_appendix_members(line.group(1), appendix) if line.group(1) else []) + members
+
+
 @pytest.mark.parametrize("entity", list(schema.ENTITIES))
 def test_entity_members_match_reference_appendix_b(entity, reference):
     appendix = reference[reference.index("## Appendix B") :]
-    line = re.search(
-        rf"^- \*\*{re.escape(entity)}\*\* \[dc:Severa.Entities.API\] \((\d+)\): (.*)$", appendix, re.M
-    )
-    assert line, f"{entity} not in the reference"
-    members = [re.sub(r" \[Order=\d+\]$", "", part).split(": ") for part in line.group(2).split("; ")]
+    members = _appendix_members(entity, appendix)
     assert [[m.name, m.type] for m in schema.ENTITIES[entity]] == members
-    assert len(members) == int(line.group(1))
 
 
 @pytest.mark.parametrize("op", schema.OPERATIONS, ids=lambda op: op.qualified)

@@ -176,6 +176,24 @@ CASES: dict[str, tuple[Callable[[SeveraSimulator], dict[str, Any]], Check]] = {
         lambda sim: {"businessUnitGUID": "", "startDateTime": LONG_AGO, "options": 0},
         lambda sim, result: assert_equal(_result_guids(result), _guids(sim.records("User"))),
     ),
+    # Active products only by default ([DOC]); IncludeInactive (2) adds the inactive one.
+    "IProduct/GetProductsChangedSince": (
+        lambda sim: {"startDateTime": LONG_AGO, "options": 0},
+        lambda sim, result: assert_equal(
+            _result_guids(result), {p["GUID"] for p in sim.records("Product") if p["IsActive"]}
+        ),
+    ),
+    "IProduct/GetProductByGUID": (
+        lambda sim: {"productGUID": sim.records("Product")[1]["GUID"]},
+        lambda sim, result: assert_equal(
+            (result.Code, result.Name, result.UnitPrice),
+            (
+                sim.records("Product")[1]["Code"],
+                sim.records("Product")[1]["Name"],
+                sim.records("Product")[1]["UnitPrice"],
+            ),
+        ),
+    ),
     "IActivity/GetActivitiesByDate": (
         lambda sim: {
             "startDate": NOW - timedelta(days=60),

@@ -36,6 +36,10 @@ def test_the_tenant_has_no_default(document):
         ({"types": {"payroll": {}}}, "types"),
         ({"tenant": "Not Valid!"}, "tenant"),
         ({"severa": {"api_key": "oops"}}, "severa.api_key"),
+        # A stock item type would make items no invoice line can take.
+        ({"tenant": "t", "products": {"item_type": "FinishedGoodItem"}}, "products.item_type"),
+        ({"tenant": "t", "products": {"item_class": ""}}, "products.item_class"),
+        ({"tenant": "t", "products": {"itemClass": "SERVICE"}}, "products.itemClass"),
     ],
 )
 def test_invalid_configuration_names_the_field(data, field):

@@ -47,7 +47,18 @@ class Case(BaseModel):
     ClosedDate: datetime | None = None
 
 
+class Product(BaseModel):
+    GUID: str
+    Code: str | None = None
+    Name: str | None = None
+    IsActive: bool = True
+    MeasurementUnit: str | None = "pcs"
+    UnitPrice: Decimal | None = None
+    VAT: Decimal | None = None
+
+
 class InvoiceRow(BaseModel):
+    ProductGUIDs: list[str] | None = None
     articleIdentifier: str | None = None
     articleName: str | None = None
     rowFreeText: str | None = None
@@ -145,8 +156,15 @@ def tenant_config(sim: VismaSimulator, invoices: dict[str, Any] | None = None, *
     }
     invoice_settings = {"vat_codes": {"24": "1", "14": "2", "0": "0"}, **(invoices or {})}
     projects = {"default_subaccount": [{"segment_id": 1, "value": "0000"}]}
+    products = {"item_class": "SERVICE", "posting_class": "SRV"}
     return TenantConfig.model_validate(
-        {"tenant": "demo", "visma": settings, "invoices": invoice_settings, "projects": projects}
+        {
+            "tenant": "demo",
+            "visma": settings,
+            "invoices": invoice_settings,
+            "projects": projects,
+            "products": products,
+        }
     )
 
 

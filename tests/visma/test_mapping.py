@@ -268,3 +268,45 @@ def test_a_credit_note_is_applied_with_its_total_including_vat_and_its_lines_pos
         _fields(without_total), customer="5001", project=None, credited="100001", config=CONFIG
     )
     assert "amountPaid" not in dto["applicationLines"][0], "left to Visma.net, never a guess"
+
+
+# -- products -> items -----------------------------------------------------------------------------
+def _product_fields(**values: Any) -> dict[str, Any]:
+    base = {"GUID": "p-1", "Code": " LIC ", "Name": "Licence", "IsActive": True, "MeasurementUnit": "pcs"}
+    return {**base, "UnitPrice": "450.50", "VAT": "24.00", **values}
+
+
+def test_a_product_is_an_inventory_item_dto_wrapped_as_the_spec_says() -> None:
+    config = CONFIG.model_copy(
+        update={"products": CONFIG.products.model_copy(update={"item_class": "SRV", "posting_class": "P1"})}
+    )
+    created = mapping.item_dto(_product_fields(), config, create=True)
+    assert created == {
+        "inventoryNumber": "LIC",
+        "description": "Licence",
+        "status": "Active",
+        "baseUnit": "pcs",
+        "salesUnit": "pcs",
+        "defaultPrice": 450.5,
+        "vatCode": "1",
+        "itemClass": "SRV",
+        "type": "NonStockItem",
+        "postingClass": "P1",
+    }
+    assert wrap_values(created)["defaultPrice"] == {"value": 450.5}  # every member is a W kind
+    updated = mapping.item_dto(
+        _product_fields(IsActive=False, UnitPrice=None, VAT=None), config, create=False
+    )
+    assert updated == {"description": "Licence", "status": "Inactive", "baseUnit": "pcs", "salesUnit": "pcs"}
+
+
+def test_a_product_without_an_item_class_is_a_configuration_error_on_creation_only() -> None:
+    assert mapping.item_dto(_product_fields(), CONFIG, create=False)["description"] == "Licence"
+    with pytest.raises(ConfigError, match=r"products\.item_class"):
+        mapping.item_dto(_product_fields(), CONFIG, create=True)
+
+
+def test_a_product_vat_rate_without_a_code_names_the_product_member() -> None:
+    with pytest.raises(MappingError) as caught:
+        mapping.item_dto(_product_fields(VAT="17"), CONFIG, create=False)
+    assert "Product.VAT" in caught.value.message and caught.value.detail["vat_rate"] == "17"

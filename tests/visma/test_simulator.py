@@ -103,6 +103,7 @@ def test_writes_need_wrapped_values_and_answer_with_location(sim: VismaSimulator
 
 def test_invoice_lines_need_a_bare_operation(sim: VismaSimulator, token: str) -> None:
     sim.seed_customer("1", "C")
+    sim.seed_item("X", "An item")
     body = {
         "customerNumber": {"value": "1"},
         "externalReference": {"value": "77"},
@@ -245,11 +246,14 @@ def test_a_member_the_spec_does_not_have_is_refused_naming_it_and_the_dto() -> N
 def test_reset_forgets_every_document_and_the_quota_window() -> None:
     sim = VismaSimulator(quota=1)
     ledger = sim.ledger
+    company_items = sim.items
     ledger.create_customer(body={"number": "1", "name": "Acme"}, query={})
+    ledger.create_item(body={"inventoryNumber": "X", "itemClass": "SERVICE", "description": "X"}, query={})
     line = {"operation": "Insert", "inventoryNumber": "X", "quantity": 1, "unitPriceInCurrency": 5}
     ledger.create_invoice(body={"customerNumber": "1", "invoiceLines": [line]}, query={})
     ledger.create_credit_note(body={"customerNumber": "1", "lines": [line]}, query={})
     sim.advance(10)
     sim.reset()
     assert sim.customers == sim.invoices == sim.credit_notes == []
+    assert sim.items == company_items  # the company's own items stay, those created are gone
     assert sim._window_calls == 0 and sim._clock_offset == 0.0

@@ -2,10 +2,11 @@
 
 Three acts, all through the handlers Lambda runs, against the simulators and a moto server:
 
-1. First run of every data type (backfill): accounts and cases to Visma.net, invoices 10501 and
-   10503 transferred and set "Transferred" in Severa, 10502 rejected (its 17 % VAT has no mapping)
+1. First run of every data type (backfill): accounts, cases and products (as non-stock items) to
+   Visma.net, invoices 10501 and 10503 transferred with their rows' items and set "Transferred" in Severa, 10502 rejected (its 17 % VAT has no mapping)
    and parked, hour entries and absences to S3.
-2. Some Severa data changes; the second run is incremental.
+2. Some Severa data changes (customers renamed, a product repriced, an invoice made ready); the
+   second run is incremental.
 3. A maintenance break: the invoices run answers ``retry_later``, its handler starts the retry state
    machine, and the machine's own definition, run locally with a 1-second wait, carries the run
    through the break.
@@ -129,6 +130,9 @@ def _check_first_run(stack: LocalStack, results: list[dict[str, Any]], story: St
             f"invoice {number} is {statuses.get(number)!r}, not {expected!r}",
         )
     story.expect(int(by_type["invoices"]["failed"]) == 1, "invoice 10502 was not the one rejected invoice")
+    products = {p["Code"] for p in stack.severa.records("Product")}
+    items = {i["inventoryNumber"] for i in stack.visma.items}
+    story.expect(bool(products & items), "no Severa product arrived in Visma.net as an item")
     for name in ("hour_entries", "absences"):
         story.expect(any(f"type={name}" in key for key in stack.export_keys()), f"no {name} export in S3")
 
@@ -143,6 +147,10 @@ def _change_severa_data(stack: LocalStack) -> list[str]:
     for customer in customers:
         sim.upsert("Customer", {"GUID": customer["GUID"], "Name": f"{customer['Name']} (renamed)"}, at=at)
         changed.append(f"customer {customer['Number']} renamed")
+    product = next(p for p in sim.records("Product") if p.get("IsActive"))
+    price = product["UnitPrice"] + 10
+    sim.upsert("Product", {"GUID": product["GUID"], "UnitPrice": price}, at=at)
+    changed.append(f"product {product['Code']} repriced to {price}")
     draft = next(i for i in sim.records("Invoice") if i.get("InvoiceStatus") == "Draft")
     number = max(int(i["Number"]) for i in sim.records("Invoice") if i.get("Number")) + 1
     sim.upsert(
@@ -290,9 +298,11 @@ def _outcome_table(stack: LocalStack) -> Table:
         table.add_row(number, status, outcome)
     keys = stack.export_keys()
     per_type = {name: sum(1 for k in keys if f"type={name}" in k) for name in ("hour_entries", "absences")}
+    products = {p["Code"] for p in stack.severa.records("Product")}
+    items = sum(1 for i in stack.visma.items if i["inventoryNumber"] in products)
     table.caption = (
         f"Visma.net: {len(stack.visma.customers)} customers, {len(stack.visma.projects)} projects, "
-        f"{len(stack.visma.invoices)} invoices · S3: "
+        f"{items} items from Severa products, {len(stack.visma.invoices)} invoices · S3: "
         + ", ".join(f"{n} {name} files" for name, n in per_type.items())
     )
     return table

@@ -177,6 +177,8 @@ def demo_config(
             "api_user": {"organisation": "Demo Oy", "name": "Demo Operator", "email": "operator@example.com"},
             # The demo company's project default subaccount (a template would do as well).
             "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
+            # The demo company's non-stock item class (the Visma.net simulator's).
+            "products": {"item_class": "SERVICE"},
             "export_bucket": bucket,
             "export_prefix": "exports",
             "types": {dt.name: {"backfill_from": backfill} for dt in registry.DATA_TYPES},

@@ -92,6 +92,10 @@ class Preflight:
             isinstance(dt.export, VismaExport) and dt.export.document is VismaDocument.PROJECT for dt in types
         ):
             findings.append(self._project_origin())
+        if any(
+            isinstance(dt.export, VismaExport) and dt.export.document is VismaDocument.ITEM for dt in types
+        ):
+            findings.append(self._item_class())
         if any(dt.target is registry.TargetKind.S3 for dt in types):
             findings += self._s3()
         return findings
@@ -237,6 +241,17 @@ class Preflight:
             "neither a project template nor a default subaccount is set: Visma.net requires one to "
             "create a project",
             "set projects.template or projects.default_subaccount (docs/configuration.md, projects)",
+        )
+
+    def _item_class(self) -> Finding:
+        """Visma.net makes the item class mandatory when an item is created (Severa products)."""
+        name, products = "Visma.net item class", self.config.products
+        if products.item_class:
+            return ok(name, f"items are created in class {products.item_class!r} as {products.item_type}")
+        return problem(
+            name,
+            "products.item_class is not set: Visma.net requires an item class to create an item",
+            "set products.item_class to a non-stock item class (docs/configuration.md, products)",
         )
 
     def _vat_guarded(self, reads: Any, code: str) -> Finding:

@@ -99,6 +99,16 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class RowReference:
+    """Records of another type that each row of a record names (an invoice row's products), in the
+    target before the record goes; a row naming none is sent without (the target's default)."""
+
+    rows: str  # the record's member holding its rows, e.g. "InvoiceRows"
+    member: str  # the row's member holding the GUIDs, e.g. "ProductGUIDs"
+    data_type: str  # the referenced type's name
+
+
+@dataclass(frozen=True, slots=True)
 class DisplayLookup:
     """Records a display key names by their own member (a user by their code), read from Severa
     once per run with ``read`` (a whole list read) and never logged beyond ``shown``."""
@@ -112,6 +122,8 @@ class VismaDocument(enum.StrEnum):
     CUSTOMER = "customer"
     PROJECT = "project"
     INVOICE = "customer invoice"
+    #: A non-stock inventory item (``/v1/inventory``), for a Severa product.
+    ITEM = "inventory item"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,7 @@ class VismaExport:
 
     document: VismaDocument
     references: tuple[Reference, ...] = ()
+    row_references: tuple[RowReference, ...] = ()
 
     @property
     def kind(self) -> TargetKind:
@@ -174,7 +187,7 @@ class DataType:
     display_lookups: tuple[DisplayLookup, ...] = ()
     #: How a record is named before its display key in logs ("Invoice number 10501"); the noun if unset.
     label: str | None = None
-    #: Types that must have run before this one (accounts and cases before invoices).
+    #: Types that must have run before this one (accounts, cases and products before invoices).
     depends_on: tuple[str, ...] = ()
     #: Re-read of one record by GUID (retry set, on-demand dependencies).
     by_key: SeveraCall | None = None
@@ -241,6 +254,10 @@ class DataType:
     @property
     def references(self) -> tuple[Reference, ...]:
         return self.export.references if isinstance(self.export, VismaExport) else ()
+
+    @property
+    def row_references(self) -> tuple[RowReference, ...]:
+        return self.export.row_references if isinstance(self.export, VismaExport) else ()
 
     @property
     def function_logical_id(self) -> str:

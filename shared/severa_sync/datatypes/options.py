@@ -2,8 +2,8 @@
 
 #: Options 0: records inserted or updated, active only (Severa's default for *ChangedSince).
 NONE = 0
-#: AccountGetOptions/CaseGetOptions IncludeInactive (2): a customer or case deactivated in Severa
-#: must reach Visma.net as inactive, so "changed" must include inactive records.
+#: AccountGetOptions/CaseGetOptions/ProductGetOptions IncludeInactive (2): a customer, case or product
+#: deactivated in Severa must reach Visma.net as inactive, so "changed" must include inactive records.
 INCLUDE_INACTIVE = 2
 #: AccountGetOptions ExcludeNotNumbered (4): an account without a number is a prospect, never a
 #: customer to transfer (Visma.net customers are keyed by it), so Severa leaves it out.

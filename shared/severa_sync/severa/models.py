@@ -441,6 +441,22 @@ class ActivityType(SeveraRecord):
     Name: str | None = None
 
 
+class Product(SeveraRecord):
+    Code: str | None = None
+    Description: str | None = None
+    GUID: str | None = None
+    IsActive: bool | None = None
+    MeasurementUnit: str | None = None
+    Name: str | None = None
+    Type: str | None = None
+    UnitCost: Decimal | None = None
+    UnitPrice: Decimal | None = None
+    UseInWorkTimeEntry: bool | None = None
+    VAT: Decimal | None = None
+    ProductCategoryGUID: str | None = None
+    SalesAccountGUID: str | None = None
+
+
 class User(SeveraRecord):
     Addressline: str | None = None
     BankAccountNumber: str | None = None
@@ -496,5 +512,6 @@ ENTITY_MODELS: dict[str, type[SeveraRecord]] = {
     "HourEntry": HourEntry,
     "Activity": Activity,
     "ActivityType": ActivityType,
+    "Product": Product,
     "User": User,
 }

@@ -223,6 +223,13 @@ ENTITIES: dict[str, tuple[Member, ...]] = {
         "Category:string Code:string GUID:string Icon:string IsActive:bool IsDefault:bool "
         "IsPaidLeave:bool? Name:string"
     ),
+    # ProductBase members first, then Product's own (DataContract inheritance: base members precede
+    # derived ones on the wire). Flat here: the WSDL declares Product as one sequence of the same order.
+    "Product": _members(
+        "Code:string Description:string GUID:string IsActive:bool MeasurementUnit:string Name:string "
+        "Type:string UnitCost:decimal? UnitPrice:decimal? UseInWorkTimeEntry:bool VAT:decimal? "
+        "ProductCategoryGUID:string SalesAccountGUID:string"
+    ),
     "User": _members(
         "Addressline:string BankAccountNumber:string BusinessUnitCode:string BusinessUnitGUID:string "
         "BusinessUnitName:string Code:string CountryCode:string CountryGUID:string "
@@ -301,6 +308,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "GetUsersChangedSince",
         "businessUnitGUID:string startDateTime:dateTime options:int",
         "User[]",
+        "AF,GF",
+    ),
+    _op("IProduct", "GetProductByGUID", "productGUID:string", "Product", "AF,GF,NF"),
+    _op(
+        "IProduct",
+        "GetProductsChangedSince",
+        "startDateTime:dateTime options:int",
+        "Product[]",
         "AF,GF",
     ),
     # 2020 contract ([FS] Activities Domain.fs). Parameter types INFERRED: dateTime for the two dates,

@@ -37,6 +37,7 @@ HELD_ANSWER_SECONDS = 2.0
 ENTITIES = {
     "accounts": "Customer",
     "cases": "Case",
+    "products": "Product",
     "invoices": "Invoice",
     "hour_entries": "HourEntry",
     "absences": "Activity",

@@ -56,6 +56,7 @@ class Simulators:
                 "company_tenant_id": VISMA_COMPANY,
             },
             "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
+            "products": {"item_class": "SERVICE"},  # the Visma.net simulator's non-stock class
             "export_bucket": EXPORT_BUCKET,
             "types": {dt.name: {"backfill_from": backfill} for dt in registry.DATA_TYPES},
             **overrides,

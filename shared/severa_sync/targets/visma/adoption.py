@@ -16,6 +16,8 @@ with ``ForeignDocument`` naming both documents, and the document is left exactly
   document date, and a lines total (``detailTotalInCurrency``, else ``detailTotal``, else the sum of
   its lines) within rounding of ours: half a cent per line, at least one cent. An invoice with no
   total and no lines (typed in by hand, not yet filled) never matches.
+- item (found by ``inventoryNumber`` = Severa product ``Code``): not a stock item, and its
+  description equals the product name (normalised as names).
 
 Read shapes follow visma-net-dtos.md section 7.2: ``customer`` is ``{number, name}`` on invoices
 and, INFERRED the same, on projects (a plain string is accepted too).
@@ -138,3 +140,14 @@ def foreign(record: str, document_name: str, reasons: list[str], detail: dict[st
         "tried again on every run",
         detail={**detail, "mismatch": "; ".join(reasons)},
     )
+
+
+def item_mismatch(found: dict[str, Any], fields: dict[str, Any]) -> list[str]:
+    """An item found by the product's code is the product's when it is a non-stock item (invoice
+    lines take no stock items) whose description is the product name (normalised as names)."""
+    reasons = []
+    if found.get("stockItem") is True:
+        reasons.append("it is a stock item")
+    if normal_name(found.get("description")) != normal_name(fields.get("Name")):
+        reasons.append("its description is not the product name")
+    return reasons

@@ -21,7 +21,7 @@ zone ``lastModifiedDateTime`` is kept, and a day covers every zone and any clock
 
 What the census cannot see: a document created in Visma.net by someone else before an earlier
 census, under the key of a Severa record that reaches severa-sync only later. For customers and
-projects Visma.net refuses the POST of a key it holds, and the target then takes the look-up path
+projects (and items) Visma.net refuses the POST of a key it holds, and the target then takes the look-up path
 (``VismaTarget``); for invoices it would be created beside the foreign one (docs/operations.md).
 """
 
@@ -60,16 +60,17 @@ class Listing:
     """How a kind of Visma.net document is listed, and which member carries the key severa-sync
     finds it by."""
 
-    kind: str  # "customer", "project", "invoice", "credit note"
+    kind: str  # "customer", "project", "item", "invoice", "credit note"
     path: str  # the paged list endpoint
     key_member: str
 
 
 CUSTOMERS = Listing("customer", "/v1/customer", "number")
 PROJECTS = Listing("project", "/v1/project", "projectID")
+ITEMS = Listing("item", "/v1/inventory", "inventoryNumber")
 INVOICES = Listing("invoice", "/v1/customerinvoice", "externalReference")
 CREDIT_NOTES = Listing("credit note", "/v1/customerCreditNote", "externalReference")
-LISTINGS = (CUSTOMERS, PROJECTS, INVOICES, CREDIT_NOTES)
+LISTINGS = (CUSTOMERS, PROJECTS, ITEMS, INVOICES, CREDIT_NOTES)
 
 
 def start_over(state: StateStore, tenant: str) -> None:

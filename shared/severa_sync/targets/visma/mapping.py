@@ -9,6 +9,8 @@ Keys that link the two systems (from Visma's published Visma.net API documentati
 - project: Severa owns project numbering, ``projectID`` = ``CaseNumber``.
 - invoice: ``externalReference`` = the Severa invoice ``Number``, filterable on
   ``GET /v1/customerinvoice``; Visma.net numbers the invoice itself (``referenceNumber``).
+- item: ``inventoryNumber`` = the Severa product ``Code`` (``GET /v1/inventory/{inventoryNumber}``);
+  an invoice row is sent with the item of its product's code (the target resolves it).
 
 Records arrive as pydantic models; they are read through ``model_dump(mode="json", by_alias=True)``,
 i.e. by Severa's member names (``severa.schema.ENTITIES``).
@@ -21,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from severa_sync.config import InvoiceSettings, TenantConfig
+from severa_sync.config import InvoiceSettings, ProductSettings, TenantConfig
 from severa_sync.engine.ports import SourceRecord
 from severa_sync.errors import ConfigError, MappingError
 
@@ -46,6 +48,7 @@ FIELDS_READ: dict[str, tuple[str, ...]] = {
         "InvoiceRows",
     ),
     "InvoiceRow": (
+        "ProductGUIDs",
         "articleIdentifier",
         "articleName",
         "rowFreeText",
@@ -54,11 +57,14 @@ FIELDS_READ: dict[str, tuple[str, ...]] = {
         "rowUnitPrice",
         "rowVatRatePercent",
     ),
+    "Product": ("GUID", "Code", "Name", "IsActive", "MeasurementUnit", "UnitPrice", "VAT"),
 }
 
 # Visma.net status values (INFERRED from the screens' names; confirm on the first live call).
 CUSTOMER_ACTIVE, CUSTOMER_INACTIVE = "Active", "Inactive"
 PROJECT_ACTIVE, PROJECT_COMPLETED = "Active", "Completed"
+# InventoryUpdateDto status values (the spec's enum, visma-net-dtos.md 6.2).
+ITEM_ACTIVE, ITEM_INACTIVE = "Active", "Inactive"
 
 
 def fields_of(record: SourceRecord) -> dict[str, Any]:
@@ -356,3 +362,73 @@ def _invoice_line(
         "unitPriceInCurrency": _wire_number(_decimal(price, name, "InvoiceRow.unitPriceAmount")),
         "vatCodeId": vat_code(row.get("rowVatRatePercent"), settings, name),
     }
+
+
+# -- products -> items ----------------------------------------------------------------------------
+def item_number(fields: dict[str, Any]) -> str:
+    """The Visma.net inventory number: the Severa product ``Code`` (an invoice row's
+    ``articleIdentifier`` for a product row is the same code)."""
+    name = f"product {fields.get('Name') or fields.get('GUID')}"
+    return _text(fields, "Product", "Code", name, required=True) or ""
+
+
+def item_dto(fields: dict[str, Any], config: TenantConfig, *, create: bool) -> dict[str, Any]:
+    """A Severa product as InventoryUpdateDto. On creation the item's class, type and posting
+    defaults come from ``[products]``; an update sends only what Severa owns (name, unit, price,
+    VAT, status), and never ``inventoryNumber`` (the spec: "not applicable for PUT")."""
+    number = item_number(fields)
+    name = f"product {number}"
+    settings = config.products
+    unit = _text(fields, "Product", "MeasurementUnit", name, required=False) or settings.default_unit
+    if unit is None:
+        raise _fail(name, "Product.MeasurementUnit", "is empty and products.default_unit is not set")
+    dto: dict[str, Any] = {
+        "description": _text(fields, "Product", "Name", name, required=True),
+        "status": ITEM_ACTIVE if fields.get("IsActive", True) is not False else ITEM_INACTIVE,
+        "baseUnit": unit,
+        "salesUnit": unit,
+    }
+    if fields.get("UnitPrice") is not None:
+        dto["defaultPrice"] = _wire_number(_decimal(fields["UnitPrice"], name, "Product.UnitPrice"))
+    if fields.get("VAT") is not None:
+        dto["vatCode"] = _item_vat_code(fields["VAT"], config.invoices, name)
+    if not create:
+        return dto  # class, type and posting defaults are Visma.net's after creation
+    return {"inventoryNumber": number, **dto, **item_origin(settings)}
+
+
+def _item_vat_code(rate: Any, settings: InvoiceSettings, record_name: str) -> str:
+    try:
+        return vat_code(rate, settings, record_name)
+    except MappingError:
+        shown = normalise_rate(rate) or "(empty)"
+        raise MappingError(
+            f"{record_name}: VAT rate {shown}% (Product.VAT) has no Visma.net VAT code: add it to "
+            "invoices.vat_codes or set invoices.default_vat_code",
+            detail={"field": "Product.VAT", "vat_rate": shown},
+        ) from None
+
+
+def item_origin(settings: ProductSettings) -> dict[str, Any]:
+    """What a new item is made from: its class (mandatory), its non-stock type, and the posting
+    defaults configured."""
+    if not settings.item_class:
+        raise ConfigError(
+            "products.item_class must be set to create Visma.net items (Visma.net: the item class is "
+            "mandatory and provides the item's defaults); set it with severa-sync config push "
+            "(docs/configuration.md, [products])",
+            detail={"field": "products.item_class"},
+        )
+    origin: dict[str, Any] = {"itemClass": settings.item_class, "type": settings.item_type}
+    if settings.posting_class:
+        origin["postingClass"] = settings.posting_class
+    if settings.sales_account:
+        origin["salesAccount"] = settings.sales_account
+    return origin
+
+
+def row_article(row: dict[str, Any]) -> tuple[str, str]:
+    """An invoice row's article code and name as Severa printed them (either may be empty)."""
+    code = str(row.get("articleIdentifier") or "").strip()
+    name = str(row.get("articleName") or row.get("rowFreeText") or "").strip()
+    return code, name

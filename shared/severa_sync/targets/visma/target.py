@@ -1,4 +1,5 @@
-"""VismaTarget: accounts, cases and invoices (and credit notes) into Visma.net Financials, each exactly once.
+"""VismaTarget: accounts, cases, products and invoices (and credit notes) into Visma.net Financials,
+each exactly once.
 
 The mapping store (``StateStore`` get/put_mapping) keeps Severa GUID -> Visma.net key and the content
 hash last sent. A record whose hash is unchanged is skipped; one without a mapping is looked up in
@@ -7,6 +8,8 @@ then created; one with a mapping is updated. Invoices are documents: once in Vis
 changed by the sync (it may already be released), only re-linked. A Severa credit note
 (``Invoice.IsCreditNote``) is Visma.net's credit-note document, created and looked up at its own
 endpoints by the same rules, and applied to the invoice it credits when severa-sync transferred it.
+A Severa product is a non-stock item keyed by its code; an invoice row is sent with the item of the
+product it bills, which must be in Visma.net first (the row's item: ``_row_items``).
 
 An invoice queued on the background API may still be written after the invocation that sent it has
 ended, and until then no look-up finds it. Its job is kept in the state store (``StateStore.
@@ -16,7 +19,7 @@ queued until the invoice is linked; the next attempt asks the job before it look
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,7 +29,7 @@ from aws_lambda_powertools import Logger
 
 from severa_sync import registry
 from severa_sync.config import TenantConfig
-from severa_sync.datatypes.model import VismaDocument, VismaExport
+from severa_sync.datatypes.model import RowReference, VismaDocument, VismaExport
 from severa_sync.engine.ports import (
     Delivery,
     Dependencies,
@@ -102,6 +105,8 @@ class VismaTarget:
         self._config = config
         self._dependencies = dependencies
         self._known_dependencies: dict[tuple[str, str], str] = {}
+        #: Inventory numbers found in Visma.net this invocation (invoice rows naming a code only).
+        self._known_items: set[str] = set()
         self._creations = Creations(state, tenant)
         self._census = KeyCensus(client, state, tenant)
 
@@ -111,6 +116,7 @@ class VismaTarget:
             VismaDocument.CUSTOMER: self._deliver_account,
             VismaDocument.PROJECT: self._deliver_case,
             VismaDocument.INVOICE: self._deliver_invoice,
+            VismaDocument.ITEM: self._deliver_product,
         }
         export = data_type.export
         if not isinstance(export, VismaExport) or export.document not in handlers:
@@ -316,6 +322,61 @@ class VismaTarget:
             extra,
         )
 
+    # -- products -> items ---------------------------------------------------------------------
+    def _deliver_product(
+        self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
+    ) -> Delivered:
+        number = visma_mapping.item_number(fields)
+        update = visma_mapping.item_dto(fields, self._config, create=False)
+        if known is not None:
+            if self._client.put(f"/v1/inventory/{quote(known.target_key, safe='')}", update):
+                return known.target_key, {}
+            raise TargetRejected(
+                f"item {known.target_key} no longer exists in Visma.net (deleted there?)",
+                call=self._client.last_call(),
+            )
+        path = f"/v1/inventory/{quote(number, safe='')}"
+
+        def adopted() -> str | None:
+            found = self._client.get(path)
+            if found is None:
+                return None
+            item = adoption.document(found, f"item {number}")
+            self._adopt(
+                data_type,
+                fields,
+                number,
+                lambda: adoption.item_mismatch(item, fields),
+                f"item {number} {str(item.get('description') or '')!r}",
+            )
+            if not self._client.put(path, update):
+                return None
+            logger.info(
+                "item already in Visma.net: adopted and updated, not created",
+                extra={"inventory_number": number},
+            )
+            return number
+
+        return (
+            self._adopt_or_create(
+                data_type,
+                fields,
+                census.ITEMS,
+                number,
+                adopted,
+                lambda: self._create(
+                    data_type.name,
+                    fields,
+                    number,
+                    "/v1/inventory",
+                    visma_mapping.item_dto(fields, self._config, create=True),
+                    lookup=lambda: number if self._client.get(path) is not None else None,
+                    describe=f"item {number}",
+                ),
+            ),
+            {},
+        )
+
     # -- invoices ------------------------------------------------------------------------------
     def _deliver_invoice(
         self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
@@ -346,6 +407,7 @@ class VismaTarget:
         project = self._dependency(data_type, "MainCaseGUID", fields, name)
         if project is not None:
             dto["project"] = project
+        self._row_items(data_type, fields, dto[document.lines], name)
         created_by_job = self._settle_pending_job(reference, name, document)
         if created_by_job is not None:
             self._creations.settled_elsewhere(data_type.name, str(fields.get("GUID")))
@@ -383,6 +445,90 @@ class VismaTarget:
             self._forget_job(reference)  # linked: nothing is pending any more
         self._census.learned(document.listing, reference)
         return key, extra
+
+    # -- the row's item -------------------------------------------------------------------------
+    def _row_items(
+        self, data_type: DataType, fields: dict[str, Any], lines: list[dict[str, Any]], name: str
+    ) -> None:
+        """Each line's ``inventoryNumber``, made sure to be an item in Visma.net (else the invoice is
+        parked with a ``MappingError`` naming the row's item: code and name):
+
+        - a row billing products (``InvoiceRow.ProductGUIDs``): the item of its product, by the
+          products' mappings, synced on demand when it is not there yet. Several products with
+          different items: the one whose code the row shows (``articleIdentifier``), else the
+          default item (logged; the line's description keeps the row's text);
+        - a row naming a code only (``articleIdentifier``): that item, which must exist;
+        - a row with neither: ``invoices.default_inventory_number`` (checked by ``severa-sync check``).
+        """
+        references = list(self._item_references(data_type))
+        if not references:
+            return
+        rows = fields.get(references[0].rows)
+        for index, (row, line) in enumerate(zip(rows or [], lines, strict=False), start=1):
+            code, article = visma_mapping.row_article(row)
+            what = f"{name} row {index}: item {code or '(no code)'} {article!r}"
+            guids = [str(g) for ref in references for g in (row.get(ref.member) or []) if g]
+            if guids:
+                kind = references[0].data_type
+                items = list(dict.fromkeys(self._product_item(kind, guid, what) for guid in guids))
+                if len(items) == 1 or code in items:
+                    line["inventoryNumber"] = items[0] if len(items) == 1 else code
+                    continue
+                logger.warning(
+                    f"{name} row {index} bills several products with different items; sent with the "
+                    "default item",
+                    extra={"inventory_numbers": items},
+                )
+                line["inventoryNumber"] = self._config.invoices.default_inventory_number
+            elif code:
+                self._check_item(code, what)
+                line["inventoryNumber"] = code
+
+    @staticmethod
+    def _item_references(data_type: DataType) -> Iterator[RowReference]:
+        """The row references whose records are Visma.net items (an invoice row's products)."""
+        for reference in data_type.row_references:
+            export = registry.get(reference.data_type).export
+            if isinstance(export, VismaExport) and export.document is VismaDocument.ITEM:
+                yield reference
+
+    def _product_item(self, kind: str, guid: str, what: str) -> str:
+        cache_key = (kind, guid)
+        if cache_key not in self._known_dependencies:
+            found = self._state.get_mapping(self._tenant, kind, guid)
+            if found is not None:
+                self._known_dependencies[cache_key] = found.target_key
+            else:
+                logger.info(
+                    f"{what} needs {registry.get(kind).noun.lower()} {guid}, not in Visma.net yet: "
+                    "syncing it first",
+                    extra={"dependency": kind, "dependency_guid": guid},
+                )
+                try:
+                    self._known_dependencies[cache_key] = self._dependencies.key_of(kind, guid)
+                except SyncError as exc:
+                    if exc.disposition is not Disposition.PER_RECORD:
+                        raise  # Visma.net or Severa unusable: the whole run stops, nothing parked
+                    raise MappingError(
+                        f"{what} (Severa {registry.get(kind).noun.lower()} {guid}) is not in Visma.net "
+                        f"and could not be transferred: {exc.message}",
+                        call=exc.call,
+                        detail={"severa_guid": guid},
+                    ) from None
+        return self._known_dependencies[cache_key]
+
+    def _check_item(self, number: str, what: str) -> None:
+        """The row names an item by code and no product: it must be an item of the company."""
+        if number in self._known_items:
+            return
+        if self._client.get(f"/v1/inventory/{quote(number, safe='')}") is None:
+            raise MappingError(
+                f"{what} is not an item in Visma.net: create the item there (or transfer the Severa "
+                "product of that code); the invoice is tried again on every run",
+                call=self._client.last_call(),
+                detail={"inventory_number": number},
+            )
+        self._known_items.add(number)
 
     def _credited_invoice(self, data_type: DataType, fields: dict[str, Any], name: str) -> str | None:
         """The Visma.net reference number of the invoice a credit note credits, when Severa names it

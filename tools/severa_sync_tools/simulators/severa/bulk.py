@@ -107,6 +107,15 @@ def bulk_record(entity: str, serial: int, at: datetime) -> dict[str, Any]:
         }
     if entity == "ActivityType":
         return {"GUID": key, "Name": f"Bulk type {serial}", "Category": "Personal", "IsActive": True}
+    if entity == "Product":
+        return {
+            "GUID": key,
+            "Code": f"BULK-{serial}",
+            "Name": f"Bulk product {serial}",
+            "MeasurementUnit": "pcs",
+            "UnitPrice": Decimal("10.00"),
+            "IsActive": True,
+        }
     if entity == "User":
         return {
             "GUID": key,

@@ -21,6 +21,7 @@ from severa_sync_tools.simulators.severa import wire
 STORED_ENTITIES = (
     "Customer",
     "Case",
+    "Product",
     "Invoice",
     "InvoiceStatus",
     "HourEntry",

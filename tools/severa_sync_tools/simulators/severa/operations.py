@@ -348,6 +348,23 @@ def get_all_activity_types(ctx: Context, params: dict[str, Any]) -> list[dict[st
     return [e.record for e in ctx.store.entries("ActivityType")]
 
 
+# --- IProduct ---------------------------------------------------------------------------------
+@handler("IProduct/GetProductsChangedSince")
+def get_products_changed_since(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Active products only unless IncludeInactive (2); never travel expenses ([DOC])."""
+    since = _required(ctx, params, "startDateTime")
+    entries = _active(ctx.store.entries("Product"), params.get("options"))
+    return [e.record for e in _changed_since(entries, since, params.get("options"))]
+
+
+@handler("IProduct/GetProductByGUID")
+def get_product_by_guid(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    entry = ctx.store.get("Product", _guid(ctx, params, "productGUID"))
+    if entry is None:
+        raise _not_found(ctx, "Product")
+    return entry.record
+
+
 # --- IUser -------------------------------------------------------------------------------------
 @handler("IUser/GetUsersChangedSince")
 def get_users_changed_since(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """Deterministic seed data: a small consulting company as it looks in Severa.
 
-Times are relative to ``now`` and all change times lie in the 30 days before it. Invoices
+Times are relative to ``now`` and all change times lie in the 30 days before it. Products are the
+articles that are not hours (``PRODUCTS``), plus an inactive one; their invoice rows name them
+(``ProductGUIDs``). Invoices
 10501-10503 are "Ready for transfer"; 10502 carries a 17 % VAT row, a rate the default VAT mapping
 lacks (the demo's one rejected invoice, as in Severa's guideline example).
 """
@@ -22,8 +24,10 @@ from severa_sync_tools.simulators.severa.seed_tables import (
     COMPANY_NAME,
     COMPANY_VAT,
     CUSTOMERS,
+    INACTIVE_PRODUCT,
     INVOICE_STATUSES,
     INVOICES,
+    PRODUCTS,
     USERS,
     WORK_TYPES,
     guid,
@@ -105,6 +109,28 @@ def _case(index: int) -> dict[str, Any]:
     }
 
 
+def _product(code: str, name: str, unit: str, price: Decimal, vat: str, active: bool) -> dict[str, Any]:
+    return {
+        "GUID": guid("Product", code),
+        "Code": code,
+        "Name": name,
+        "MeasurementUnit": unit,
+        "UnitPrice": price,
+        "UnitCost": _money(price * Decimal("0.4")),
+        "VAT": Decimal(vat),
+        "IsActive": active,
+        "Type": "Product",
+        "UseInWorkTimeEntry": False,
+    }
+
+
+def _products() -> list[dict[str, Any]]:
+    """The articles that are products, and one inactive product."""
+    out = [_product(code, *ARTICLES[code], vat, True) for code, vat in PRODUCTS.items()]
+    code, name, unit, price, vat = INACTIVE_PRODUCT
+    return [*out, _product(code, name, unit, price, vat, False)]
+
+
 def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -155,6 +181,7 @@ def _invoice(spec: tuple[Any, ...], when: datetime) -> dict[str, Any]:
                 "MainCaseName": case_name,
                 "MainCaseNumber": case_number,
                 "CaseGUIDs": [case_guid],
+                "ProductGUIDs": [guid("Product", article)] if article in PRODUCTS else [],
             }
         )
     total_excluded = sum((r["rowVatExcludedAmount"] for r in rows), Decimal(0))
@@ -328,6 +355,8 @@ def seed(store: Store, now: datetime) -> None:
         store.upsert("Customer", _customer(i), at=at(3 + i * 2.5, 41), inserted=at(2, 11 * i))
     for i in range(len(CASES)):
         store.upsert("Case", _case(i), at=at(4 + i * 2.2, 37), inserted=at(3, 13 * i))
+    for i, product in enumerate(_products()):
+        store.upsert("Product", product, at=at(5 + i * 1.1, 29), inserted=at(4, 17 * i))
     for i, invoice in enumerate(INVOICES):
         changed = at(20 + i * 1.3, 52)
         store.upsert("Invoice", _invoice(invoice, changed), at=changed, inserted=at(15 + i, 5))

@@ -1,4 +1,5 @@
-"""The seed's world as tables: one business unit, users, customers, cases, invoices, activities.
+"""The seed's world as tables: one business unit, users, customers, cases, products, invoices,
+activities.
 
 GUIDs are uuid5 of names, so they are the same in every run and every process.
 """
@@ -69,6 +70,10 @@ ARTICLES = {  # identifier: name, unit, unit price
     "HANDBOOK": ("Handbook", "pcs", Decimal("35.00")),
     "EVENT": ("Event ticket", "pcs", Decimal("250.00")),
 }
+#: Articles that are Severa products (the others bill hours by work type), with the product's VAT %;
+#: and one product no longer sold (inactive).
+PRODUCTS = {"LICENSE": "25.5", "TRAINING": "25.5", "HANDBOOK": "10", "EVENT": "25.5"}
+INACTIVE_PRODUCT = ("LEGACY", "Legacy support plan", "month", Decimal("80.00"), "25.5")
 INVOICES = [  # number, status, case index, rows (article, quantity, VAT %)
     (10498, "Paid", 0, [("CONSULT", "12", "25.5")]),
     (10499, "Sent", 3, [("DESIGN", "8", "25.5"), ("HANDBOOK", "3", "10")]),

@@ -1,5 +1,5 @@
 """The request DTOs' members as Visma's published OpenAPI spec lists them (CustomerUpdateDto,
-ProjectUpdateDto, CustomerInvoiceUpdateDto and its lines), and their enums.
+ProjectUpdateDto, CustomerInvoiceUpdateDto and its lines, InventoryUpdateDto), and their enums.
 
 The simulator refuses a member the spec does not have, naming it and the DTO. Visma.net itself may
 ignore an unknown member silently, which is exactly why the simulator must not: a misspelt field
@@ -100,3 +100,27 @@ CREDIT_NOTE_LINE = frozenset(
     }
 )  # fmt: skip
 APPLICATION_LINE = frozenset({"operation", "documentType", "refNbr", "amountPaid"})
+
+#: InventoryUpdateDto (reference visma-net-dtos.md 6.2).
+INVENTORY = frozenset(
+    {
+        "inventoryNumber", "status", "type", "description", "itemClass", "postingClass", "vatCode",
+        "defaultPrice", "baseUnit", "salesUnit", "purchaseUnit", "expenseAccount", "expenseAccrualAccount",
+        "expenseSubaccount", "inventoryAccount", "cogsAccount", "cogsSubaccount",
+        "expenseNonTaxableAccount", "expenseEuAccount", "expenseImportAccount", "salesAccount",
+        "salesNonTaxableAccount", "salesEuAccount", "salesExportAccount", "salesSubaccount", "body", "note",
+        "attributeLines", "crossReferences", "supplierDetails", "packaging", "intrastat",
+        "defaultWarehouse", "defaultIssueFrom", "defaultReceiptTo", "kitItem",
+    }
+)  # fmt: skip
+INVENTORY_TYPE = frozenset(
+    {
+        "NonStockItem", "LaborItem", "ServiceItem", "ChargeItem", "ExpenseItem", "FinishedGoodItem",
+        "ComponentPartItem", "SubassemblyItem",
+    }
+)  # fmt: skip
+#: The types of items that are not kept in stock (the rest are stock items).
+NON_STOCK_TYPES = frozenset({"NonStockItem", "LaborItem", "ServiceItem", "ChargeItem", "ExpenseItem"})
+INVENTORY_STATUS = frozenset(
+    {"Active", "NoSales", "NoPurchases", "NoRequest", "Inactive", "MarkedForDeletion", "Unknown"}
+)

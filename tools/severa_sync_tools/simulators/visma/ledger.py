@@ -1,4 +1,4 @@
-"""The simulated company: customers, projects, customer invoices and background jobs.
+"""The simulated company: customers, projects, items, customer invoices and background jobs.
 
 Shapes follow reference visma-net-api.md sections 4-6: request bodies must be value-wrapped (an
 unwrapped field is refused with 400), responses are plain; POST answers 201 with ``Location``, PUT
@@ -96,6 +96,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"/v1/project", "create_project"),
         ("GET", r"/v1/project/(?P<key>[^/]+)", "get_project"),
         ("PUT", r"/v1/project/(?P<key>[^/]+)", "update_project"),
+        ("GET", r"/v1/inventory", "list_items"),
+        ("POST", r"/v1/inventory", "create_item"),
+        ("PUT", r"/v1/inventory/(?P<key>[^/]+)", "update_item"),
         ("GET", r"/v1/customerinvoice", "list_invoices"),
         ("POST", r"/v[12]/customerinvoice", "create_invoice"),
         ("GET", r"/v1/customerinvoice/(?P<key>[^/]+)", "get_invoice"),
@@ -136,6 +139,10 @@ class Ledger(reference_data.ReferenceData):
         self.projects: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.customer_classes = reference_data.default_customer_classes()
+        self.item_classes = reference_data.default_item_classes()
+        #: Inventory items by inventoryNumber: the company's own, then those created over the API.
+        self.items = reference_data.default_items()
         self._next_internal = 1
         self._next_invoice = 100001
         #: Credit notes have their own number series in Visma.net.
@@ -316,6 +323,79 @@ class Ledger(reference_data.ReferenceData):
             raise BadRequest(f"Error creating the {what}. Customer '{number}' cannot be found in the system.")
         return {"number": customer["number"], "name": customer.get("name")}
 
+    # -- inventory items -------------------------------------------------------------------------
+    def list_items(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        rows = [
+            row
+            for row in self.items.values()
+            if "inventoryNumber" not in query or row["inventoryNumber"] == query["inventoryNumber"]
+        ]
+        return self._page(rows, query)
+
+    def create_item(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        """InventoryUpdateDto: ``inventoryNumber`` and ``itemClass`` are "Mandatory" for POST."""
+        self._check_item(body)
+        number = str(body.get("inventoryNumber") or "").strip()
+        if not number:
+            raise BadRequest("Error creating the item. 'Inventory ID' cannot be empty.")
+        if number in self.items:
+            raise BadRequest(f"Error creating the item. Inventory ID '{number}' already exists.")
+        class_id = str(body.get("itemClass") or "").strip()
+        if not class_id:
+            raise BadRequest("Error creating the item. 'Item Class' cannot be empty.")
+        item_class = self.item_classes.get(class_id)
+        if item_class is None:
+            raise BadRequest(
+                f"Error creating the item. Item class '{class_id}' cannot be found in the system."
+            )
+        kind = body.get("type") or item_class["type"]
+        self.items[number] = {
+            "inventoryId": self._internal_id(),
+            "inventoryNumber": number,
+            "type": kind,
+            "stockItem": kind not in dto_fields.NON_STOCK_TYPES,
+            "itemClass": copy.deepcopy(item_class),
+            "status": "Active",
+            "createdDateTime": _now(),
+        }
+        self._apply_item(self.items[number], body)
+        return self._created("inventory", number)
+
+    def update_item(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        self._check_item(body)
+        if "inventoryNumber" in body:
+            # The spec: "Mandatory for POST, not applicable for PUT" (renumbering is its own action).
+            raise BadRequest("The request is invalid: inventoryNumber is not applicable for PUT.")
+        if key not in self.items:
+            return Reply(404, error_body(f"Inventory item '{key}' not found."))
+        self._apply_item(self.items[key], body)
+        return Reply(204)
+
+    @staticmethod
+    def _check_item(body: dict[str, Any]) -> None:
+        check_members(body, dto_fields.INVENTORY, "InventoryUpdateDto")
+        check_enum(body, "type", dto_fields.INVENTORY_TYPE, "InventoryUpdateDto")
+        check_enum(body, "status", dto_fields.INVENTORY_STATUS, "InventoryUpdateDto")
+        price = body.get("defaultPrice")
+        if price is not None and (isinstance(price, bool) or not isinstance(price, int | float)):
+            raise BadRequest("The request is invalid: InventoryUpdateDto.defaultPrice must be a number.")
+
+    def _apply_item(self, row: dict[str, Any], body: dict[str, Any]) -> None:
+        for name in ("description", "status", "baseUnit", "salesUnit", "purchaseUnit", "defaultPrice"):
+            if name in body:
+                row[name] = body[name]
+        if "vatCode" in body:
+            if str(body["vatCode"]) not in self.vat_codes:
+                raise BadRequest(
+                    f"Error saving the item. VatCode '{body['vatCode']}' cannot be found in the system."
+                )
+            row["vatCode"] = {"id": str(body["vatCode"])}
+        if "postingClass" in body:
+            row["postingClass"] = {"id": body["postingClass"]}
+        if "salesAccount" in body:
+            row["salesAccount"] = {"number": body["salesAccount"]}
+        row["lastModifiedDateTime"] = _now()
+
     # -- customer invoices ---------------------------------------------------------------------
     def list_invoices(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
         rows = [
@@ -457,6 +537,13 @@ class Ledger(reference_data.ReferenceData):
             raise BadRequest(
                 f"Error creating document. Line {number} needs an inventoryNumber or a description."
             )
+        item = line.get("inventoryNumber")
+        if item is not None and str(item) not in self.items:
+            # The reference does not say what Visma.net answers; the simulator's wording for the
+            # other unknown keys (customer, project, VAT code).
+            raise BadRequest(
+                f"Error creating document. Line {number}: Inventory item '{item}' cannot be found in the system."
+            )
         vat = line.get("vatCodeId")
         if vat is not None and str(vat) not in self.vat_codes:
             raise BadRequest(f"Error creating document. VatCode '{vat}' cannot be found in the system.")
@@ -521,6 +608,12 @@ class Ledger(reference_data.ReferenceData):
             return Reply(404, error_body(f"Background request '{key}' has no content yet."))
         return Reply(200, result.body) if result.body is not None else Reply(204)
 
+    def reset_items(self) -> None:
+        """The company's own items again; those created over the API are gone."""
+        with self.lock:
+            self.items.clear()
+            self.items.update(reference_data.default_items())
+
     def expire_jobs(self) -> None:
         with self.lock:
             for job in self.jobs.values():
@@ -535,4 +628,5 @@ class Ledger(reference_data.ReferenceData):
                 "projects": copy.deepcopy(list(self.projects.values())),
                 "invoices": copy.deepcopy(list(self.invoices.values())),
                 "credit_notes": copy.deepcopy(list(self.credit_notes.values())),
+                "items": copy.deepcopy(list(self.items.values())),
             }

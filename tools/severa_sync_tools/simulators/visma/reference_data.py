@@ -1,5 +1,9 @@
 """The company's reference data the preflight reads: customer classes, VAT categories, items.
 
+Items are a table of the ledger (``Ledger.items``, written by ``POST``/``PUT /v1/inventory``); the
+company starts with the non-stock items below (the default item and the hour items Severa's hour
+rows name by work-type code) and the item classes new items may be assigned to.
+
 Shapes from reference visma-net-dtos.md: ``GET /v1/customer/customerClass/{customerClassId}``
 (CustomerClassDto ``id, description``), ``GET /v1/vatCategory/{taxCategoryId}`` (VatCategoryDto
 ``taxCategoryId, description, active``) and ``GET /v1/inventory/{inventoryNumber}`` (InventoryDto
@@ -28,16 +32,30 @@ def default_customer_classes() -> dict[str, dict[str, Any]]:
     }
 
 
-def default_items() -> dict[str, dict[str, Any]]:
+def default_item_classes() -> dict[str, dict[str, Any]]:
     return {
-        "SEVERA": {
-            "inventoryId": 1,
-            "inventoryNumber": "SEVERA",
+        "SERVICE": {"id": "SERVICE", "description": "Services", "type": "NonStockItem"},
+        "STOCK": {"id": "STOCK", "description": "Stock items", "type": "FinishedGoodItem"},
+    }
+
+
+def default_items() -> dict[str, dict[str, Any]]:
+    def item(number: int, key: str, description: str) -> dict[str, Any]:
+        return {
+            "inventoryId": number,
+            "inventoryNumber": key,
             "status": "Active",
             "type": "NonStockItem",
             "stockItem": False,
-            "description": "Severa invoice row",
+            "description": description,
+            "itemClass": {"id": "SERVICE", "description": "Services", "type": "NonStockItem"},
+            "lastModifiedDateTime": "2026-01-05T08:00:00.000",  # kept by the company long before
         }
+
+    return {
+        "SEVERA": item(1, "SEVERA", "Severa invoice row"),
+        "CONSULT": item(2, "CONSULT", "Consulting"),
+        "DESIGN": item(3, "DESIGN", "Design work"),
     }
 
 
@@ -45,16 +63,11 @@ class ReferenceData:
     """Customer classes and non-stock items by key; VAT categories are the ledger's ``vat_codes``."""
 
     vat_codes: frozenset[str]
-
-    def _reference(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        if not hasattr(self, "customer_classes"):
-            self.customer_classes = default_customer_classes()
-            self.items = default_items()
-        return self.customer_classes, self.items
+    customer_classes: dict[str, dict[str, Any]]
+    items: dict[str, dict[str, Any]]
 
     def get_customer_class(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
-        classes, _ = self._reference()
-        found = classes.get(key)
+        found = self.customer_classes.get(key)
         return (
             Reply(200, copy.deepcopy(found))
             if found
@@ -67,8 +80,7 @@ class ReferenceData:
         return Reply(200, {"taxCategoryId": key, "description": f"VAT category {key}", "active": True})
 
     def get_inventory_item(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
-        _, items = self._reference()
-        found = items.get(key)
+        found = self.items.get(key)
         return (
             Reply(200, copy.deepcopy(found))
             if found

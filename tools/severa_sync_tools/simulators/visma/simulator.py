@@ -41,6 +41,7 @@ ADMIN_CONTROLS = frozenset(
         "seed_customer",
         "seed_project",
         "seed_invoice",
+        "seed_item",
     }
 )
 
@@ -157,6 +158,10 @@ class VismaSimulator:
         return self.ledger.snapshot()["credit_notes"]
 
     @property
+    def items(self) -> list[dict[str, Any]]:
+        return self.ledger.snapshot()["items"]
+
+    @property
     def requests(self) -> list[tuple[str, str, int]]:
         with self._lock:
             return list(self._requests)
@@ -197,6 +202,21 @@ class VismaSimulator:
                 "customer": {"number": str(customer_number), "name": None},
                 "description": description,
                 "status": status,
+                "lastModifiedDateTime": modified_now(),
+            }
+
+    def seed_item(
+        self, inventory_number: str, description: str, stock_item: bool = False, status: str = "Active"
+    ) -> None:
+        """An item the company keeps (typed in by hand): non-stock unless ``stock_item``."""
+        with self.ledger.lock:
+            self.ledger.items[str(inventory_number)] = {
+                "inventoryId": self.ledger._internal_id(),
+                "inventoryNumber": str(inventory_number),
+                "description": description,
+                "status": status,
+                "type": "FinishedGoodItem" if stock_item else "NonStockItem",
+                "stockItem": stock_item,
                 "lastModifiedDateTime": modified_now(),
             }
 
@@ -334,6 +354,7 @@ class VismaSimulator:
                 self.ledger.jobs,
             ):
                 table.clear()
+            self.ledger.reset_items()
         with self._lock:
             self._requests.clear()
             self._clock_offset = 0.0

@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BARE_FIELDS = frozenset({"operation", "overrideWithClassValues"})
-BARE_ITEM_ARRAYS = frozenset({"subaccount", "defSub", "defAccrualSub"})
+BARE_ITEM_ARRAYS = frozenset(
+    {"subaccount", "defSub", "defAccrualSub", "expenseSubaccount", "cogsSubaccount", "salesSubaccount"}
+)
+#: Fields typed directly as a DTO: a bare object whose own fields are wrapped (visma-net-dtos.md 8.1).
+BARE_OBJECTS = frozenset({"visibility", "rotRutDetails", "packaging", "intrastat"})
 
 
 @dataclass(slots=True)
@@ -52,6 +56,12 @@ def unwrap(body: Any, where: str = "") -> dict[str, Any]:
             plain[key] = value
         elif key in BARE_ITEM_ARRAYS:
             plain[key] = _segments(value, name)
+        elif key in BARE_OBJECTS:
+            if not isinstance(value, dict) or set(value) == {"value"}:
+                raise BadRequest(
+                    f"The request is invalid: field '{name}' must be a bare object, not wrapped."
+                )
+            plain[key] = unwrap(value, name)
         elif isinstance(value, list):
             plain[key] = [unwrap(item, f"{name}[{i}]") for i, item in enumerate(value)]
         elif isinstance(value, dict) and set(value) == {"value"}:
