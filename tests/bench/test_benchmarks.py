@@ -14,6 +14,7 @@ from severa_sync_tools.bench import (
     api_economy,
     cold_start,
     end_to_end,
+    quota_backfill,
     read_profile,
     report,
     soap_read,
@@ -108,7 +109,7 @@ def test_api_economy_counts_calls_per_round_and_the_unknown_outcome_writes_once(
 def test_visma_calls_per_created_and_updated_record_are_counted_and_judged() -> None:
     figures = visma_calls.run(40)
     first = [r for r in figures["rows"] if r["phase"] == "first run"]
-    assert [r["data_type"] for r in first] == ["accounts", "cases", "invoices"]
+    assert {r["data_type"] for r in first} == {"accounts", "cases", "products", "invoices"}
     assert figures["created_records"] == sum(r["delivered"] for r in first) >= 120
     # The census reads the list once per type; every other call is one record's write.
     for row in first:
@@ -118,6 +119,16 @@ def test_visma_calls_per_created_and_updated_record_are_counted_and_judged() -> 
     assert figures["most_copies_of_one_invoice"] == 1 and figures["unknown_outcome_look_ups"] == 1
     _targets_are_judged(figures)
     assert "Per created record" in "\n".join(report.calls_section(figures))
+
+
+def test_a_quota_paced_backfill_is_counted_window_by_window() -> None:
+    figures = quota_backfill.run(300, quota=100)
+    assert figures["final_status"] == "succeeded" and figures["statuses"]["paused"] >= 2
+    assert figures["customers"] == 300 and figures["duplicates"] == 0 and figures["alerts"] == []
+    assert figures["windows"] == figures["runs"] and figures["refused_429"] == 0
+    assert figures["first_eta_seconds"] and figures["eta_error"] is not None
+    _targets_are_judged(figures)
+    assert "windows used" in "\n".join(report.quota_section(figures))
 
 
 def test_runs_per_day_of_the_schedule_shapes_the_defaults_use() -> None:

@@ -115,6 +115,7 @@ def _fault(rng: random.Random, data_type: str) -> Step:
     menu = ["maintenance", "truncate", "severa_fault", "quota", "versions", *READER_FAULTS]
     if data_type in VISMA_PATHS:
         menu += ["throttle", "commit_then_timeout", "fail_5xx", "stall", "reject", "expire_tokens"] * 2
+        menu.append("visma_quota")
     kind = rng.choice(menu)
     if kind in READER_FAULTS:
         return reader_fault(rng, kind, (None, "IAPI/GetVersion", *SEVERA_OPERATIONS[data_type]))
@@ -146,6 +147,8 @@ def _fault(rng: random.Random, data_type: str) -> Step:
     if kind == "versions":
         return Step("versions", {"which": rng.choice(("api", "api", "schema"))})
     path = rng.choice(VISMA_PATHS[data_type])
+    if kind == "visma_quota":  # a small hourly quota: runs pause and the retry machine waits it out
+        return Step("visma_quota", {"calls": rng.randint(8, 40)})
     if kind == "throttle":
         return Step("throttle", {"calls": rng.randint(1, 25), "retry_after": rng.choice((1, 30, 400))})
     if kind == "commit_then_timeout":

@@ -37,6 +37,7 @@ from severa_sync.targets.visma.target import VismaTarget
 from severa_sync.telemetry import CollectingTelemetry
 from severa_sync_tools.retry_loop import RetryMachine, aws_tasks, load_definition
 from severa_sync_tools.simulators.severa import SeveraSimulator
+from severa_sync_tools.simulators.visma import VismaSimulator
 
 from .death import (
     FateRef,
@@ -62,9 +63,10 @@ def noop_sleep(_seconds: float) -> None:
 class Clock:
     """Our clock; the Severa simulator's follows it (plus the schedule's skew) on every move."""
 
-    def __init__(self, start: datetime, severa: SeveraSimulator):
+    def __init__(self, start: datetime, severa: SeveraSimulator, visma: VismaSimulator | None = None):
         self.now = start
         self.severa = severa
+        self.visma = visma  # its quota windows pass with our time
         self.skew = timedelta(0)
         self._lock = threading.Lock()
         self.sync()
@@ -80,6 +82,8 @@ class Clock:
         with self._lock:
             self.now += timedelta(seconds=seconds)
         self.sync()
+        if self.visma is not None and seconds > 0:
+            self.visma.advance(seconds)
 
     def set_skew(self, skew: timedelta) -> None:
         self.skew = skew
@@ -201,6 +205,7 @@ class Container:
                 remaining_seconds=runtime.deadline,
                 sleep=sleep,
                 retry_backoff_seconds=0.0,
+                monotonic=lambda: stack.clock().timestamp(),  # quota windows pass with our time
             )
             target = VismaTarget(visma, runtime.state, TENANT, config, runtime.dependencies)
             return KillableTarget(target, fate, "visma_target")

@@ -113,7 +113,7 @@ class World:
             raise
 
     def _build(self, schedule: Schedule, visma: VismaSimulator, aws: Aws) -> None:
-        self.clock = Clock(T0, self.severa)
+        self.clock = Clock(T0, self.severa, visma)
         self.clock.set_skew(skew(schedule))
         self.company = Company(self.severa, random.Random(schedule.seed * 7919 + 17), T0, self.clock)
         self.company.seed()
@@ -168,6 +168,8 @@ class World:
                 severa.set_versions(api_version=f"1.{self.versions}.0+sim")
             else:
                 severa.set_versions(schema_version=f"2026.{self.versions}")
+        elif step.kind == "visma_quota":  # the company's hourly quota, shared with nobody here
+            visma.set_quota(a["calls"])
         elif step.kind == "throttle":
             visma.throttle(calls=a["calls"], retry_after=a["retry_after"], rate_remaining=0)
         elif step.kind == "commit_then_timeout":
@@ -369,6 +371,7 @@ class World:
         """Faults off, halts acknowledged, quota back: run every type until one clean pass (every
         run succeeded and nothing is parked but what the mapping rejects)."""
         self.visma.faults.clear()
+        self.visma.set_quota(None)
         self.severa.clear_faults()
         self.severa.maintenance(calls=0)
         self.severa.set_quota(limit=100_000, used=0)

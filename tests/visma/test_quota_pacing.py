@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -68,6 +69,10 @@ class NoDependencies:
 
 @pytest.fixture
 def pacing() -> Iterator[Pacing]:
+    yield from _pacing()
+
+
+def _pacing(engine: dict[str, Any] | None = None, **severa_settings: Any) -> Iterator[Pacing]:
     with (
         SeveraSimulator(api_key=SEVERA_KEY, seed=True) as severa,
         VismaSimulator(client_secret=CLIENT_SECRET, quota=QUOTA, quota_window_seconds=WINDOW) as visma,
@@ -75,9 +80,10 @@ def pacing() -> Iterator[Pacing]:
         config = parse_config(
             {
                 "tenant": "acme",
-                "severa": {"url": severa.url},
+                "severa": {"url": severa.url, **severa_settings},
                 "visma": {"base_url": visma.base_url, "token_url": visma.token_url},
                 "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
+                **({"engine": engine} if engine else {}),
                 "types": {
                     "accounts": {"backfill_from": (severa.now() - timedelta(days=60)).date().isoformat()}
                 },
@@ -159,3 +165,23 @@ def test_the_eta_counts_whole_windows_after_the_reset() -> None:
     assert eta_seconds(91, 600, 90, 3600) == 600 + 3600
     assert eta_seconds(85_100, 1380, 13_500, 3600) == 1380 + 6 * 3600
     assert eta_seconds(10, 600, None, 3600) is None
+
+
+def test_a_since_read_found_over_the_size_cap_while_counting_continues_with_the_fallback() -> None:
+    # Batches of 50: the first window's 89 accounts go before the answer's end; the whole answer of
+    # 258 accounts is bigger than the cap, which only counting the rest finds.
+    world = _pacing(engine={"batch_size": 50}, max_response_bytes=150_000)
+    p = next(world)
+    try:
+        _backfill(p, 250)
+        first = p.run()
+        assert first.status.value == "paused" and first.eta_seconds is None  # not countable
+        p.severa.reset_calls()
+        p.advance(first.resume_in_seconds)
+        second = p.run(attempt=1, run_id=first.run_id)
+        operations = [call.operation for call in p.severa.calls]
+        assert "ICustomer/GetCustomersChangedSince" not in operations  # not decoded a second time
+        assert "ICustomer/GetAllCustomers" in operations
+        assert second.skipped >= first.delivered  # what the first window delivered is not re-sent
+    finally:
+        world.close()

@@ -29,10 +29,12 @@ class OutOfTime(Exception):
     window is (``paused``): checkpoint and pause until it resets, ``left`` records still to go in
     the read (None when they could not be counted)."""
 
-    def __init__(self, spent: TimeBudgetSpent | None = None, left: int | None = None):
+    def __init__(self, spent: TimeBudgetSpent | None = None, left: int | None = None, over_cap: bool = False):
         super().__init__(spent.message if spent is not None else "time budget spent")
         self.paused = spent if isinstance(spent, TargetQuotaPaused) else None
         self.left = left
+        #: Counting the rest of a since-read found it over the size cap: the fallback's work.
+        self.over_cap = over_cap
 
 
 class HandEdited(Exception):

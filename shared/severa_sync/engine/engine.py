@@ -84,6 +84,8 @@ class RunResult:
     dropped_overlap: int = 0
     #: A paused run continues after this many seconds (the quota window's reset); 0 otherwise.
     resume_in_seconds: int = 0
+    #: A paused run's estimate of the time until everything it read is delivered.
+    eta_seconds: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -149,7 +151,7 @@ class SyncEngine:
         self.source.forget_last_call()  # a warm container's last call belongs to another invocation
         log.info(f"{dt.noun} transfer started", action="run_started", attempt=attempt)
         started_runs: list[Run] = []  # the Run, once created, so counts survive an exception
-        status, error_code, resume_in = RunStatus.FAILED, None, 0
+        status, error_code, resume_in, eta = RunStatus.FAILED, None, 0, None
         try:
             status = self._guarded(dt, log, run_id, remaining, started_runs, invocation_id=invocation_id)
         except LockBusy:
@@ -159,7 +161,7 @@ class SyncEngine:
             if stopped.paused is not None:  # the target's quota window: pause until it resets
                 status, error_code = RunStatus.PAUSED, stopped.paused.code
                 pause = report_pause(dt, log, started_runs[0] if started_runs else None, stopped, attempt)
-                resume_in = pause.resume_in_seconds
+                resume_in, eta = pause.resume_in_seconds, pause.eta_seconds
                 if pause.alert is not None:
                     self._alert(log, "quota", dt, run_id, pause.alert)
             else:
@@ -190,7 +192,7 @@ class SyncEngine:
                 f"The run stopped on an unexpected {type(error).__name__}.",
             )
         run = started_runs[0] if started_runs else None
-        return self._finish(dt, log, run_id, run, status, error_code, attempt, started, resume_in)
+        return self._finish(dt, log, run_id, run, status, error_code, attempt, started, (resume_in, eta))
 
     # -- stages --------------------------------------------------------------------------------
     def _guarded(
@@ -370,7 +372,7 @@ class SyncEngine:
         error_code: str | None,
         attempt: int,
         started: datetime,
-        resume_in_seconds: int = 0,
+        pause: tuple[int, int | None] = (0, None),
     ) -> RunResult:
         counts = run.counts if run else None
         finished = self.clock()
@@ -392,7 +394,7 @@ class SyncEngine:
             iso_seconds(finished),
             iso_seconds(local(finished, self.config.zone)),
             counts.dropped_overlap if counts else 0,
-            resume_in_seconds,
+            *pause,
         )
         if status not in (RunStatus.SKIPPED,):
             try:

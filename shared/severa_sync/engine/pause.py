@@ -30,6 +30,8 @@ from severa_sync.timeutil import readable_duration
 @dataclass(frozen=True, slots=True)
 class Pause:
     resume_in_seconds: int
+    #: The progress line's estimate of the time to go (None when it could not be made).
+    eta_seconds: int | None
     #: The alert's summary when the pause is not planned, else None.
     alert: str | None
 
@@ -84,4 +86,8 @@ def report_pause(dt: DataType, log: RunLog, run: Run | None, out: OutOfTime, att
             f"A normal incremental {dt.noun.lower()} run ran out of Visma.net quota "
             f"({paused.message}); it continues when the window resets."
         )
-    return Pause(resume_in_seconds=math.ceil(resets_in), alert=alert)
+    return Pause(
+        resume_in_seconds=math.ceil(resets_in),
+        eta_seconds=round(eta) if eta is not None else None,
+        alert=alert,
+    )

@@ -44,7 +44,18 @@ def run_since(run: Run) -> None:
         # A type with no smaller read to fall back to reads the whole answer: the reader's memory
         # is flat, so the size limit would only stop it (issue 11 class 8).
         window = Window(since, past_size_cap=run.dt.fallback_operation is None)
-        run.records.process(run.source.read(run.dt, window), overlap)
+        run.records.process(run.source.read(run.dt, window), overlap, countable=True)
+    except OutOfTime as out:
+        if out.over_cap and run.dt.fallback_operation is not None:
+            # Counting the rest for the ETA found the answer over the size cap: the continuation
+            # starts the fallback at once instead of decoding this answer again (issue 16, item 4).
+            run.log.info(
+                f"Reading {what} is over the size limit: the continuation reads with "
+                f"{run.dt.fallback_operation} from the start",
+                action="fallback_planned",
+            )
+            run.progress.checkpoint(None, resume=FallbackProgress())
+        raise
     except TOO_BIG as error:
         if run.dt.fallback_operation is None:
             raise

@@ -12,7 +12,7 @@ from datetime import datetime
 from itertools import islice
 
 from severa_sync.engine import watermark as wm
-from severa_sync.engine.context import OutOfTime, RunContext, counted
+from severa_sync.engine.context import TOO_BIG, OutOfTime, RunContext, counted
 from severa_sync.engine.ports import Found, RetryItem, SourceRecord, Window
 from severa_sync.errors import (
     ChangedDuringTransfer,
@@ -60,35 +60,47 @@ class RecordFlow:
         self._batch: list[SourceRecord] = []  # the batch being delivered
         self._batch_tried = 0  # of it, what the target did (a stopped delivery: the rest was not tried)
 
-    def process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None = None) -> None:
+    def process(
+        self,
+        records: Iterable[SourceRecord],
+        overlap: wm.OverlapFilter | None = None,
+        *,
+        countable: bool = False,
+    ) -> None:
         """Deliver ``records`` in batches; stops between batches when time runs out.
 
         An adapter that refuses a call because the Lambda's time is nearly up (``TimeBudgetSpent``,
         possibly in the middle of a batch) ends the read the same way: nothing after the last
-        checkpoint counts as done, so the next invocation reads it again.
+        checkpoint counts as done, so the next invocation reads it again. A ``countable`` read (one
+        answer already on its way: no further calls) is counted to its end when the target's quota
+        pauses the run, for the ETA.
         """
         iterator = iter(records)
         try:
             self._process(iterator, overlap)
         except TargetQuotaPaused as paused:
             self._run.log.info(f"Pausing: {paused.message}", action="quota_paused")
-            raise OutOfTime(paused, left=self._left(iterator)) from None
+            left, over_cap = self._left(iterator) if countable else (None, False)
+            raise OutOfTime(paused, left=left, over_cap=over_cap) from None
         except TimeBudgetSpent as spent:
             self._run.log.info(f"Stopping early: {spent.message}", action="time_budget_spent")
             raise OutOfTime from None
 
-    def _left(self, rest: Iterator[SourceRecord]) -> int | None:
-        """Records of this read not delivered yet (the batch the pause cut, and the rest of the
-        read, counted without delivering), for the ETA; None when the read cannot be counted."""
+    def _left(self, rest: Iterator[SourceRecord]) -> tuple[int | None, bool]:
+        """Records of this answer not delivered yet (the batch the pause cut, and the rest, counted
+        without delivering), or None when it cannot be counted; and whether the rest ran over the
+        size cap (the next invocation then takes the fallback at once)."""
         left = len(self._batch) - self._batch_tried
         try:
             for _ in rest:
                 left += 1
                 if left % COUNT_CHECK_EVERY == 0 and self._run.out_of_time():
-                    return None
+                    return None, False
+        except TOO_BIG:
+            return None, True
         except SyncError:
-            return None
-        return left
+            return None, False
+        return left, False
 
     def _process(self, iterator: Iterator[SourceRecord], overlap: wm.OverlapFilter | None) -> None:
         batch_size = self._run.config.engine.batch_size

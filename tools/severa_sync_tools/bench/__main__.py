@@ -20,6 +20,7 @@ from severa_sync_tools.bench import (
     api_economy,
     cold_start,
     end_to_end,
+    quota_backfill,
     read_profile,
     report,
     soap_read,
@@ -27,7 +28,7 @@ from severa_sync_tools.bench import (
 )
 from severa_sync_tools.bench.measure import machine
 
-BENCHMARKS = ("soap", "e2e", "coldstart", "economy", "profile", "calls")
+BENCHMARKS = ("soap", "e2e", "coldstart", "economy", "profile", "calls", "quota")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--records", type=int, help="records per type in the Visma.net calls bench (default 10000)"
+    )
+    parser.add_argument(
+        "--quota-accounts", type=int, help="accounts in the quota-paced backfill bench (default 100000)"
     )
     parser.add_argument("--repeats", type=int, help="runs per SOAP read mode and per cold-start measurement")
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
@@ -72,6 +76,7 @@ def _plans(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]:
         "economy": lambda: api_economy.run(args.changes or (100 if args.quick else 1000)),
         "profile": lambda: read_profile.run(5_000 if args.quick else 20_000, repeats=repeats + 2),
         "calls": lambda: visma_calls.run(args.records or (1_000 if args.quick else 10_000)),
+        "quota": lambda: quota_backfill.run(args.quota_accounts or (20_000 if args.quick else 100_000)),
     }
 
 

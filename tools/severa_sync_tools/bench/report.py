@@ -222,6 +222,21 @@ def calls_section(figures: Figures) -> list[str]:
     return out
 
 
+def quota_section(figures: Figures) -> list[str]:
+    return [
+        f"7. A first run of {figures['n']:,} accounts under a {figures['quota']:,}-calls-an-hour Visma.net quota "
+        f"(budget {figures['window_budget']:,} a window after the reserve; simulated clock)",
+        f"   Runs: {figures['runs']} ({_counts(figures['statuses'])}), ending {figures['final_status']}; "
+        f"windows used: {figures['windows']}; Visma.net calls: {figures['visma_calls']:,}, refused (429): "
+        f"{figures['refused_429']}",
+        f"   Customers in Visma.net: {figures['customers']:,}, created twice: {figures['duplicates']}; "
+        f"alerts: {len(figures['alerts'])}",
+        f"   First pause's time to go: {_cell(figures['first_eta_seconds'])} s; real: "
+        f"{_cell(figures['real_seconds_after_first_pause'])} s (error {_cell(figures['eta_error'])}); "
+        f"wall time {figures['wall_seconds']} s",
+    ]
+
+
 SECTIONS: dict[str, Callable[[Figures], list[str]]] = {
     "soap": soap_section,
     "e2e": e2e_section,
@@ -229,6 +244,7 @@ SECTIONS: dict[str, Callable[[Figures], list[str]]] = {
     "economy": economy_section,
     "profile": profile_section,
     "calls": calls_section,
+    "quota": quota_section,
 }
 
 

@@ -93,6 +93,7 @@ class VismaSimulator:
         self.rate_limit = quota if quota is not None else rate_limit
         self.quota = quota
         self.quota_window_seconds = quota_window_seconds
+        self._configured = (rate_limit, quota, quota_window_seconds)  # what reset() returns to
         self._clock = clock
         self._clock_offset = 0.0  # advance(): hours of quota simulated in no time
         self._lock = threading.Lock()
@@ -343,8 +344,19 @@ class VismaSimulator:
         """As if 24 hours had passed: job states are gone (404) and their content answers 410."""
         self.ledger.expire_jobs()
 
+    def set_quota(self, quota: int | None, window_seconds: float | None = None) -> None:
+        """Enforce ``quota`` calls per window from now on (None: headers only, as constructed)."""
+        with self._lock:
+            self.quota = quota
+            self.rate_limit = quota if quota is not None else self._configured[0]
+            self.quota_window_seconds = window_seconds or self._configured[2]
+            self._window_start, self._window_calls = self._now(), 0
+
     def reset(self) -> None:
         self.faults.clear()
+        rate_limit, quota, window = self._configured
+        self.rate_limit = quota if quota is not None else rate_limit
+        self.quota, self.quota_window_seconds = quota, window
         with self.ledger.lock:
             for table in (
                 self.ledger.customers,
@@ -447,6 +459,11 @@ class VismaSimulator:
 
     def _now(self) -> float:
         return self._clock() + self._clock_offset
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds ``advance`` has moved the simulator's clock on (a client's clock can follow it)."""
+        return self._clock_offset
 
     def advance(self, seconds: float) -> None:
         """Move the simulator's clock on (the quota window resets when it passes)."""
