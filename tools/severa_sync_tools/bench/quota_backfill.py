@@ -76,7 +76,7 @@ def _backfill(sims: Any, runtime: Any, n: int, quota: int) -> Figures:
         statuses.append(result.status.value)
         if result.status.value != "paused" or len(statuses) >= MAX_RUNS:
             break
-        if first_eta is None:
+        if first_pause_at is None:  # the first pause's estimate (None: it could not count)
             first_eta = result.eta_seconds
             first_pause_at = time.monotonic() + sims.visma.clock_offset
         sims.visma.advance(result.resume_in_seconds)
