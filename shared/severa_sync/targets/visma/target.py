@@ -48,7 +48,7 @@ from severa_sync.errors import (
 )
 from severa_sync.redaction import redact
 from severa_sync.registry import DataType
-from severa_sync.targets.visma import adoption
+from severa_sync.targets.visma import adoption, customers
 from severa_sync.targets.visma import mapping as visma_mapping
 from severa_sync.targets.visma.background import look_at_job
 from severa_sync.targets.visma.client import VismaClient
@@ -195,16 +195,19 @@ class VismaTarget:
     def _deliver_account(
         self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
     ) -> Delivered:
-        number = visma_mapping.customer_number(fields)
-        update = visma_mapping.customer_dto(fields, self._config, create=False)
+        number = customers.customer_number(fields)
+        # Only the owned fields that changed since last sent (customers.py); all of them when adopted.
+        update, sent = customers.update_dto(fields, self._config, known.extra if known is not None else None)
         if known is not None:
             if known.target_key != number:
                 logger.warning(
                     "Severa account number changed; Visma.net keeps its customer number",
                     extra={"customer_number": known.target_key, "severa_number": number},
                 )
+            if not update:
+                return known.target_key, sent  # nothing severa-sync owns changed: no call
             if self._client.put(f"/v1/customer/{quote(known.target_key, safe='')}", update):
-                return known.target_key, {}
+                return known.target_key, sent
             raise TargetRejected(
                 f"customer {known.target_key} no longer exists in Visma.net (deleted there?)",
                 call=self._client.last_call(),
@@ -225,17 +228,17 @@ class VismaTarget:
                     "customer already in Visma.net: adopted and updated, not created",
                     extra={"customer_number": number},
                 )
-                return number, {}
+                return number, sent
         self._create(
             data_type.name,
             fields,
             number,
             "/v1/customer",
-            visma_mapping.customer_dto(fields, self._config, create=True),
+            customers.create_dto(fields, self._config),
             lookup=lambda: number if self._client.get(path) is not None else None,
             describe=f"customer {number}",
         )
-        return number, {}
+        return number, sent
 
     # -- cases -> projects ---------------------------------------------------------------------
     def _deliver_case(self, data_type: DataType, fields: dict[str, Any], known: Mapping | None) -> Delivered:
