@@ -239,13 +239,19 @@ class SeveraSource:
         )
 
     def _records(
-        self, data_type: DataType, call: SeveraCall, params: dict[str, Any], past_size_cap: bool = False
+        self,
+        data_type: DataType,
+        call: SeveraCall,
+        params: dict[str, Any],
+        past_size_cap: bool = False,
+        *,
+        attach: bool = True,
     ) -> Iterator[SourceRecord]:
         read_call: CallInfo | None = None  # this list read's, not an attached read's made meanwhile
         for record, content_hash in self._stream(call.operation, params, past_size_cap=past_size_cap):
             read_call = read_call or self.client.last_call
             built = self._source_record(data_type, record, content_hash, read_call)
-            yield self._with_attached(data_type, built)
+            yield self._with_attached(data_type, built) if attach else built
 
     def _with_attached(self, data_type: DataType, record: SourceRecord) -> SourceRecord:
         """The record with its attached records (``DataType.attached``) in its payload, its content
@@ -329,7 +335,8 @@ class SeveraSource:
         start, rechecks = 0, 0
         while True:
             params = self._params(call, page=(start, size))
-            rows = list(self._records(data_type, call, params, past_size_cap=True))
+            # Attached records are read once per record, after the overlap's repeats are dropped.
+            rows = list(self._records(data_type, call, params, past_size_cap=True, attach=False))
             if start > 0 and (not rows or rows[0].key not in recent):
                 rechecks += 1
                 if rechecks > MAX_PAGE_RECHECKS:
@@ -358,7 +365,7 @@ class SeveraSource:
                     or changed is None
                     or (changed >= window.start and (window.end is None or changed < window.end))
                 ):
-                    yield item
+                    yield self._with_attached(data_type, item)
             if len(rows) < size:
                 return
             start += len(rows) - PAGE_OVERLAP
