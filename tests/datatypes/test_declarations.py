@@ -74,8 +74,10 @@ def test_every_declared_call_is_the_contracts(dt: DataType, role: str, call: Sev
     elif role.startswith("attached."):
         assert op.returns.endswith("[]"), "an attached read answers a list"
         assert Bind.KEY in {v for _, v in call.params}, "it is read by the record's GUID"
-        member = role.removeprefix("attached.")
-        assert member not in {m.name for m in schema.ENTITIES[dt.entity]}, "a member of its own"
+        attached = next(a for a in dt.attached if role == f"attached.{a.member}")
+        members = {m.name for m in schema.ENTITIES[dt.entity]}
+        assert attached.member not in members, "a member of its own"
+        assert attached.belongs_to is None or attached.belongs_to in members
     elif role != "status_queue.mark":
         assert op.returns.removesuffix("[]") == dt.entity, f"{call.operation} answers {op.returns}"
     paged = {Bind.PAGE_START, Bind.PAGE_SIZE} & {v for _, v in call.params if isinstance(v, Bind)}

@@ -34,6 +34,9 @@ ADDRESSES = AttachedRead(
             ("options", options.INCLUDE_ADDRESSES_OF_INACTIVE_ACCOUNTS),
         ),
     ),
+    # Addresses belong to the customer's company (Address.CompanyGUID); a customer read from
+    # Severa always has one, but a customer without one has no addresses to read.
+    belongs_to="CompanyGUID",
 )
 
 

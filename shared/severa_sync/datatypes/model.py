@@ -117,6 +117,9 @@ class AttachedRead:
 
     member: str  # the payload member the records are carried in, e.g. "Addresses"
     read: SeveraCall
+    #: The record's member its attached records belong to (a customer's addresses belong to its
+    #: ``CompanyGUID``): a record with it empty has none, and no call is made for it.
+    belongs_to: str | None = None
 
 
 class VismaDocument(enum.StrEnum):

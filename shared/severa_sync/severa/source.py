@@ -261,8 +261,11 @@ class SeveraSource:
         update: dict[str, Any] = {}
         digests = [record.content_hash]
         for attached in data_type.attached:
-            params = self._params(attached.read, key=record.key)
-            found = list(self._stream(attached.read.operation, params, past_size_cap=True))
+            if attached.belongs_to is not None and not record.payload.__dict__.get(attached.belongs_to):
+                found: list[tuple[SeveraRecord, str]] = []
+            else:
+                params = self._params(attached.read, key=record.key)
+                found = list(self._stream(attached.read.operation, params, past_size_cap=True))
             broken = next((item for item, _ in found if isinstance(item, UndecodableRecord)), None)
             if broken is not None:
                 # Parked alone, as an undecodable record is: it cannot be sent without its parts.
