@@ -136,3 +136,21 @@ def test_an_unmapped_payment_term_parks_the_customer_naming_the_term(world: Any)
     assert "payment term 21" in parked.last_error_message
     assert "customers.credit_terms" in parked.last_error_message
     assert {c["number"] for c in world.visma.customers} == {str(n) for n in range(1001, 1009)} - {"1004"}
+
+
+def test_an_address_change_is_not_passed_while_visma_is_down(world: Any) -> None:
+    """The watermark never passes an address change not yet delivered: Visma.net down during the
+    run, the change arrives with the next run."""
+    assert world.engine.run("accounts").status is RunStatus.SUCCEEDED
+    watermark_before = world.state.read_watermark("acme", "accounts").watermark
+    world.sim.upsert("Address", {"GUID": guid("Address", "1002:head office"), "City": "Uppsala"})
+    world.visma.fail_5xx("/v1/customer", calls=10, status=503, method="PUT")
+    down = world.engine.run("accounts")
+    assert down.status is not RunStatus.SUCCEEDED and down.delivered == 0
+    assert _customer(world, "1002")["mainAddress"]["city"] == "Stockholm"
+
+    world.visma.faults.clear()
+    again = world.engine.run("accounts")
+    assert again.status is RunStatus.SUCCEEDED, again
+    assert _customer(world, "1002")["mainAddress"]["city"] == "Uppsala"
+    assert world.state.read_watermark("acme", "accounts").watermark >= watermark_before
