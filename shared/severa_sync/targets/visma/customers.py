@@ -123,7 +123,7 @@ def owned_fields(fields: dict[str, Any], config: TenantConfig) -> dict[str, Any]
         "creditTermsId": credit_terms(fields, config, name),
         "vatZoneId": vat_zone(fields, config),
         "mainAddress": _address(main),
-        "mainContact": _contact(
+        "mainContact": _with_values(
             name=customer_name,
             email=fields.get("Email"),
             web=fields.get("Website"),
@@ -131,10 +131,10 @@ def owned_fields(fields: dict[str, Any], config: TenantConfig) -> dict[str, Any]
             fax=(main or {}).get("Fax"),
         ),
         "invoiceAddress": _address(billing),
-        "invoiceContact": _contact(
+        "invoiceContact": _with_values(
             name=customer_name, email=fields.get("Email"), phone1=(billing or {}).get("Phone")
         ),
-        "eInvoiceContract": _contact(
+        "eInvoiceContract": _with_values(
             fInvoiceContractID=fields.get("eInvoiceAddress"),
             fInvoiceIntermediatorID=fields.get("eInvoiceOperator"),
         ),
@@ -262,7 +262,8 @@ def _address(address: dict[str, Any] | None) -> dict[str, Any] | None:
     return dto
 
 
-def _contact(**members: Any) -> dict[str, Any] | None:
-    """A nested DTO of the members that have a value; None when none has."""
+def _with_values(**members: Any) -> dict[str, Any] | None:
+    """A nested DTO (a contact, the e-invoice contract) of the members that have a value; None when
+    none has."""
     present = {key: text for key, value in members.items() if (text := _text(value)) is not None}
     return present or None

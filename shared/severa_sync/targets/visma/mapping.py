@@ -155,7 +155,6 @@ def vat_code(rate: Any, settings: InvoiceSettings, record_name: str) -> str:
 
 
 # -- accounts -> customers: targets/visma/customers.py ------------------------------------------
-customer_number = customers.customer_number
 
 
 # -- cases -> projects ----------------------------------------------------------------------------
