@@ -96,3 +96,20 @@ def test_an_address_that_does_not_decode_parks_its_customer_alone(
     assert "Addresses of Customer 1 Oy" in first.error.message and "perhaps" not in first.error.message
     assert first.error.detail["attached"] == "Addresses"
     assert second.error is None and second.payload.Addresses[0].Addressline == "Street 2"
+
+
+def test_every_legal_form_of_an_address_decodes(
+    server: CannedServer, tenant_config: Any, make_client: MakeClient
+) -> None:
+    """xs:boolean as 1/0 as well as true/false, nil members, absent members, an empty string."""
+    one = env.customer(1)
+    written = [
+        _address(1, IsBillingAddress="1", IsPostalAddress="0", Addressline2=None, Phone=""),
+        {"GUID": env.guid(2, 30)},  # every other member absent
+    ]
+    server.attached[ADDRESSES] = _answering({one["GUID"]: written})
+    [record] = _read(server, SeveraSource(make_client(), tenant_config), [one])
+    first, second = record.payload.Addresses
+    assert record.error is None
+    assert (first.IsBillingAddress, first.IsPostalAddress, first.Addressline2) == (True, False, None)
+    assert first.Phone in ("", None) and second.City is None and second.IsBillingAddress is None
