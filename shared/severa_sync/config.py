@@ -73,6 +73,11 @@ class VismaSettings(_Strict):
     #: Invoices with at least this many lines go through the background API (4-minute limit).
     background_threshold_lines: int = Field(200, ge=1)
     background_poll_seconds: float = Field(2.0, gt=0)
+    #: Share of each quota window (``X-RateLimit-Limit``) left for the company's other integrations:
+    #: once ``X-RateLimit-Remaining`` is down to it, the run pauses until the window resets.
+    quota_reserve_percent: int = Field(10, ge=0, le=90)
+    #: Length of Visma.net's fixed quota window ("X requests per hour for each company and client").
+    quota_window_seconds: int = Field(3600, ge=60)
 
 
 class InvoiceSettings(_Strict):

@@ -91,6 +91,31 @@ class TimeBudgetSpent(SyncError):
     disposition = Disposition.RETRY_LATER
 
 
+class TargetQuotaPaused(TimeBudgetSpent):
+    """Visma.net's request quota for the current window is spent down to the reserve kept for the
+    company's other integrations (``visma.quota_reserve_percent``). No call was refused and nothing
+    failed: the engine saves progress and pauses the run until the window resets
+    (``resets_in_seconds``); a planned pause is not an alert (docs/operations.md)."""
+
+    code = "target_quota_paused"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resets_in_seconds: float,
+        budget: int | None,
+        window_seconds: float,
+        call: CallInfo | None = None,
+        detail: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, call=call, detail=detail)
+        self.resets_in_seconds = resets_in_seconds
+        #: Calls a whole window allows this integration (the limit less the reserve), if known.
+        self.budget = budget
+        self.window_seconds = window_seconds
+
+
 class LockLost(SyncError):
     """The run's lease ran out and another invocation took the lock: this one stops before it
     writes anything more (the holder does the work). A lease shorter than a run's life causes it."""
@@ -336,11 +361,6 @@ class DayUnreadable(SeveraError):
 
     code = "day_unreadable"
     alert_kind = "day_unreadable"
-
-
-class TargetQuotaExhausted(TargetError):
-    code = "target_quota_exhausted"
-    alert_kind = "quota"
 
 
 class ChangedDuringTransfer(SyncError):

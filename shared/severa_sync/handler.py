@@ -74,6 +74,7 @@ def handle(
             "error_message": message,
             "finished_utc": now,
             "finished_local": now,
+            "resume_in_seconds": 0,  # the retry machine reads it from every answer
         }
 
     def remaining() -> float:
@@ -89,7 +90,10 @@ def handle(
         invocation_id=context.aws_request_id,
     )
     answer = {**result.as_dict(), **base}
-    if result.status in (RunStatus.RETRY_LATER, RunStatus.PARTIAL) and request.source != "retry":
+    if (
+        result.status in (RunStatus.RETRY_LATER, RunStatus.PARTIAL, RunStatus.PAUSED)
+        and request.source != "retry"
+    ):
         try:
             runtime.start_retry(answer)
         except SyncError as error:

@@ -1,7 +1,8 @@
 """Starting the retry state machine (``infra/statemachines/retry.asl.json``) from a handler.
 
-When a run ends ``retry_later`` (Severa in maintenance) or ``partial`` (out of time with work left),
-the handler starts one execution that waits and invokes the function again. The execution name is
+When a run ends ``retry_later`` (Severa in maintenance), ``partial`` (out of time with work left) or
+``paused`` (Visma.net's quota window spent), the handler starts one execution that waits (a paused
+run: until the window resets) and invokes the function again. The execution name is
 derived from the run, so a Lambda retried by its invoker starts no second loop: Step Functions
 answers ``ExecutionAlreadyExists`` for a name it has seen, and that is success here.
 """
@@ -21,7 +22,7 @@ from severa_sync.errors import CallInfo, ConfigError, SyncError
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-STATUSES = ("retry_later", "partial")
+STATUSES = ("retry_later", "partial", "paused")
 MAX_NAME_CHARS = 80  # Step Functions execution names: 1-80 of [A-Za-z0-9_-]
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -35,8 +36,8 @@ class RetryStartFailed(SyncError):
 class RetryPayload(BaseModel):
     """The retry machine's input: the handler builds it, ``RetryStarter`` sends it, the state machine
     reads it by path (``$.data_type``, ``$.tenant``, ``$.function_name``, ``$.attempt``, ``$.status``,
-    ``$.run_id``; ``tests/infra`` checks these fields against ``retry.asl.json``) and the local retry
-    loops parse it back. Its JSON is exactly these six keys."""
+    ``$.run_id``, ``$.resume_in_seconds``; ``tests/infra`` checks these fields against
+    ``retry.asl.json``) and the local retry loops parse it back. Its JSON is exactly these seven keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,8 +46,10 @@ class RetryPayload(BaseModel):
     function_name: str = Field(min_length=1)
     #: The number the machine's first retry call carries (the run that started it carried one less).
     attempt: int = Field(ge=0)
-    status: Literal["retry_later", "partial"]
+    status: Literal["retry_later", "partial", "paused"]
     run_id: str = Field(min_length=1)
+    #: A paused run continues after this wait (its quota window's reset); 0 for the others.
+    resume_in_seconds: int = Field(0, ge=0)
 
     @classmethod
     def parse(cls, value: Mapping[str, Any] | str | bytes) -> RetryPayload:

@@ -89,7 +89,13 @@ def visma_target(runtime: Runtime) -> Target:
     from severa_sync.targets.visma.target import VismaTarget
 
     secret = runtime.secrets.resolve(runtime.config.visma.client_secret_secret)
-    client = VismaClient(runtime.config.visma, secret, remaining_seconds=runtime.deadline)
+    client = VismaClient(
+        runtime.config.visma,
+        secret,
+        remaining_seconds=runtime.deadline,
+        # The quota window's reset, on the runtime's clock (tests and the fault suite move it on).
+        monotonic=lambda: runtime.clock().timestamp(),
+    )
     return VismaTarget(client, runtime.state, runtime.config.tenant, runtime.config, runtime.dependencies)
 
 

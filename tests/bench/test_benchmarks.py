@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from severa_sync_tools.bench import api_economy, cold_start, end_to_end, read_profile, report, soap_read
+from severa_sync_tools.bench import (
+    api_economy,
+    cold_start,
+    end_to_end,
+    read_profile,
+    report,
+    soap_read,
+    visma_calls,
+)
 from severa_sync_tools.bench.measure import machine
 
 
@@ -95,6 +103,21 @@ def test_api_economy_counts_calls_per_round_and_the_unknown_outcome_writes_once(
     hours = daily["hour_entries"]  # the reconciliation span is read by date on every run
     assert hours["soap_calls_per_run"] > 3 and hours["soap_calls_per_day"] == hours["soap_calls_per_run"] * 1
     assert "SOAP/day" in "\n".join(report.economy_section(figures))
+
+
+def test_visma_calls_per_created_and_updated_record_are_counted_and_judged() -> None:
+    figures = visma_calls.run(40)
+    first = [r for r in figures["rows"] if r["phase"] == "first run"]
+    assert [r["data_type"] for r in first] == ["accounts", "cases", "invoices"]
+    assert figures["created_records"] == sum(r["delivered"] for r in first) >= 120
+    # The census reads the list once per type; every other call is one record's write.
+    for row in first:
+        writes = sum(v for k, v in row["by_endpoint"].items() if k.startswith("POST"))
+        assert writes == row["delivered"] and row["visma_calls"] == writes + 1
+    assert figures["calls_per_updated_record"] == 1.0
+    assert figures["most_copies_of_one_invoice"] == 1 and figures["unknown_outcome_look_ups"] == 1
+    _targets_are_judged(figures)
+    assert "Per created record" in "\n".join(report.calls_section(figures))
 
 
 def test_runs_per_day_of_the_schedule_shapes_the_defaults_use() -> None:

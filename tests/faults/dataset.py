@@ -83,6 +83,8 @@ class Company:
     ever_ready: set[str] = field(default_factory=set)
     #: Of those, the ones whose rows carry a VAT rate the configuration cannot map.
     unmappable: set[str] = field(default_factory=set)
+    #: Invoice GUID -> how many Severa calls had been made when it was last edited while ready.
+    edited_at_call: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sim: Any = Committing(self.severa, self.clock, self.committed)
@@ -325,11 +327,13 @@ class Company:
             row := self._pick("Invoice", lambda r: r.get("InvoiceStatus") == READY)
         ):
             sim.upsert("Invoice", {"GUID": row["GUID"], "Title": f"Edited {n}"}, at=now)
+            self.edited_at_call[row["GUID"]] = len(self.severa.calls)
             return f"edited ready invoice {row['Number']}"
         if kind == "edit_all_ready_invoices":
             for row in self.sim.records("Invoice"):
                 if row.get("InvoiceStatus") == READY:
                     sim.upsert("Invoice", {"GUID": row["GUID"], "Title": f"Edited {n}"}, at=now)
+                    self.edited_at_call[row["GUID"]] = len(self.severa.calls)
             return "edited every ready invoice"
         if kind == "delete_hour_entry" and (row := self._pick("HourEntry")):
             sim.delete("HourEntry", row["GUID"])  # changed-since never reports it: the by-date image must

@@ -56,6 +56,24 @@ def test_an_edit_that_did_not_arrive_is_stale_content(world: World) -> None:
     assert any("is not the latest" in problem for problem in problems), problems
 
 
+def test_only_an_edit_between_the_re_read_and_the_mark_is_the_documented_window(world: World) -> None:
+    [invoice] = [r for r in world.severa.records("Invoice") if r.get("Number") == 10501]
+    guid, calls = invoice["GUID"], world.severa.calls
+    mark = next(
+        i
+        for i, c in enumerate(calls)
+        if c.operation == "IInvoice/SetInvoiceStatus" and guid in c.params.values()
+    )
+    re_read = max(i for i, c in enumerate(calls[:mark]) if guid in {str(v) for v in c.params.values()})
+    world.company.sim.upsert("Invoice", {"GUID": guid, "Title": "Edited late"}, at=world.company.clock())
+    stale = "invoice 10501: Visma.net text"
+
+    world.company.edited_at_call[guid] = re_read  # before the re-read: it should have been caught
+    assert any(p.startswith(stale) for p in checks.final_problems(world.systems, ALL))
+    world.company.edited_at_call[guid] = re_read + 1  # after it, just before SetInvoiceStatus
+    assert not any(p.startswith(stale) for p in checks.final_problems(world.systems, ALL))
+
+
 def test_an_hour_entry_in_two_day_files_is_found(world: World) -> None:
     lines = checks.s3_lines(world.systems, "hour_entries")
     guid, [(_day, line)] = next(iter(lines.items()))

@@ -242,7 +242,7 @@ REGRESSIONS: dict[str, tuple[Schedule, Callable[[World], list[str]] | None]] = {
             settings(),
             [Step("throttle", {"calls": 40, "retry_after": 1}), run("accounts")],
         ),
-        expect_status("accounts", "failed:target_quota_exhausted"),
+        expect_status("accounts", "paused:target_quota_paused"),
     ),
     "severa_clock_behind_ours": (
         Schedule(

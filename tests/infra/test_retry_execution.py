@@ -126,7 +126,7 @@ def _start(status: str, attempt: int = 1) -> dict[str, Any]:
     }
 
 
-def _answer(status: str, attempt: int = 0) -> dict[str, Any]:
+def _answer(status: str, attempt: int = 0, resume_in_seconds: int = 0) -> dict[str, Any]:
     return {
         "tenant": "acme",
         "data_type": "invoices",
@@ -140,6 +140,7 @@ def _answer(status: str, attempt: int = 0) -> dict[str, Any]:
         "skipped": 0,
         "failed": 0,
         "error_code": "severa_unavailable" if status == "retry_later" else None,
+        "resume_in_seconds": resume_in_seconds,
         "display_key": SECRET_CUSTOMER_TEXT,
     }
 
@@ -254,6 +255,23 @@ def test_maintenance_ending_in_a_partial_run_continues_at_once(machine: Machine)
     assert described["status"] == "SUCCEEDED"
     assert len(_invocations(history)) == 3
     assert _waits(history) == 2, "waits before both retry_later calls, none after the partial one"
+
+
+def test_a_paused_run_waits_for_the_quota_reset_then_continues(machine: Machine) -> None:
+    start = {**_start("paused"), "resume_in_seconds": 0}  # the run's own answer said when
+    answers = [_answer("paused", resume_in_seconds=0), _answer("succeeded")]
+    described, history = machine.run(start, answers)
+    assert described["status"] == "SUCCEEDED"
+    assert len(_invocations(history)) == 2
+    assert _waits(history) == 2, "one wait before the first call, one after the paused answer"
+    assert machine.alerts() == [] and machine.halt_items() == []
+
+
+def test_paused_runs_are_capped_with_the_continuations(machine: Machine) -> None:
+    start = {**_start("paused"), "resume_in_seconds": 0}
+    described, history = machine.run(start, [_answer("paused")] * 4)
+    assert described["status"] == "FAILED" and described["error"] == "TooManyContinuations"
+    assert len(_invocations(history)) == 4
 
 
 def test_unknown_start_status_invokes_nothing(machine: Machine) -> None:

@@ -26,7 +26,12 @@ START = {
 
 
 def answer(status: str, error_code: str | None = None) -> dict[str, Any]:
-    return {"status": status, "error_code": error_code, "finished_local": "2026-11-20T12:00:00+02:00"}
+    return {
+        "status": status,
+        "error_code": error_code,
+        "finished_local": "2026-11-20T12:00:00+02:00",
+        "resume_in_seconds": 0,
+    }
 
 
 def run(outcomes: list[Any]) -> tuple[Any, list[float], list[dict[str, Any]]]:

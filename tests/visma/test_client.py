@@ -13,7 +13,7 @@ import requests
 from severa_sync.errors import (
     OutcomeUnknown,
     TargetAuthFailed,
-    TargetQuotaExhausted,
+    TargetQuotaPaused,
     TargetRejected,
     TargetUnavailable,
     TimeBudgetSpent,
@@ -168,15 +168,16 @@ def test_429_waits_retry_after_and_logs_rate_headers(
     assert throttled and throttled[0].rate_limit["X-RateLimit-Policy"] == "4-fixed-window"  # type: ignore[attr-defined]
 
 
-def test_429_longer_than_the_time_left_stops_with_quota_exhausted(
+def test_429_for_a_spent_quota_longer_than_the_time_left_pauses_until_the_reset(
     sim: VismaSimulator, make_client: Factory, sleeps: Sleeps
 ) -> None:
     client = make_client(remaining=lambda: 30.0)
     sim.throttle(calls=1, retry_after=600)
-    with pytest.raises(TargetQuotaExhausted) as caught:
+    with pytest.raises(TargetQuotaPaused) as caught:
         client.get("/v1/customer")
     assert sleeps.waits == []
     assert caught.value.call is not None and caught.value.call.status == 429
+    assert caught.value.resets_in_seconds == 600
 
 
 def test_429_without_quota_headers_past_the_time_left_is_unavailable(

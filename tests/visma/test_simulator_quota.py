@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from severa_sync.errors import SyncError
+from severa_sync.errors import TargetQuotaPaused
 from severa_sync.secrets import Secret
 from severa_sync.targets.visma.client import VismaClient
 from severa_sync_tools.simulators.visma import VismaSimulator
@@ -59,11 +59,26 @@ def test_the_window_s_calls_then_429_with_retry_after_then_reset(limited: VismaS
     assert after.status_code == 200 and after.headers["X-RateLimit-Remaining"] == "2"
 
 
-def test_a_client_without_time_to_wait_for_the_window_stops_naming_the_quota(limited: VismaSimulator) -> None:
-    config = tenant_config(limited)
+def test_a_client_pauses_at_the_reserve_before_the_window_refuses_anything(limited: VismaSimulator) -> None:
+    config = tenant_config(limited, quota_reserve_percent=34)  # of 3 calls: 2 kept for others
     client = VismaClient(config.visma, Secret("sim-secret"), remaining_seconds=lambda: 30.0)
-    with pytest.raises(SyncError) as stopped:
-        for _ in range(4):  # the window holds three
-            client.get("/v1/customer/none")
-    assert stopped.value.alert_kind == "quota"
-    assert "quota spent; it resets in 3600 s" in stopped.value.message
+    client.get("/v1/customer/none")  # 2 left: at the reserve
+    with pytest.raises(TargetQuotaPaused) as paused:
+        client.get("/v1/customer/none")
+    assert paused.value.budget == 1 and 3590 <= paused.value.resets_in_seconds <= 3600
+    assert "resets in 3600 s" in paused.value.message or "resets in 3599 s" in paused.value.message
+    assert [status for _, _, status in limited.requests if status == 429] == []  # paced, never refused
+
+
+def test_a_client_without_time_to_wait_for_a_refused_window_pauses_until_its_reset(
+    limited: VismaSimulator,
+) -> None:
+    config = tenant_config(limited, quota_reserve_percent=0)
+    spender = VismaClient(config.visma, Secret("sim-secret"))  # another integration spends the window
+    for _ in range(3):
+        spender.get("/v1/customer/none")
+    client = VismaClient(config.visma, Secret("sim-secret"), remaining_seconds=lambda: 30.0)
+    with pytest.raises(TargetQuotaPaused) as paused:
+        client.get("/v1/customer/none")  # knows nothing yet: refused (429, Remaining 0)
+    assert paused.value.call is not None and paused.value.call.status == 429
+    assert paused.value.resets_in_seconds > 3500

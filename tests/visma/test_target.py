@@ -389,9 +389,10 @@ def test_time_budget_spent_ends_the_delivery_without_failing_a_record(
     make_harness: Callable[..., Harness],
 ) -> None:
     h = make_harness(remaining=lambda: 0.5)  # the Lambda's time is nearly up: no call is started
-    with pytest.raises(TimeBudgetSpent) as caught:
-        h.target.deliver(ACCOUNTS, [_account(1), _account(2)])
-    assert not isinstance(caught.value, TargetUnavailable)  # the engine ends the run partial
+    delivery = h.target.deliver(ACCOUNTS, [_account(1), _account(2)])
+    assert isinstance(delivery.stopped, TimeBudgetSpent)  # the engine ends the run partial
+    assert not isinstance(delivery.stopped, TargetUnavailable)
+    assert not delivery.delivered and not delivery.failed  # nothing tried, nothing failed
     assert h.sim.requests == [] and h.store.mappings == {}
 
 

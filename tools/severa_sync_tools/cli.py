@@ -51,6 +51,7 @@ EXIT_BY_STATUS = {
     "halted": EXIT_FAILED,
     "retry_later": EXIT_LATER,
     "partial": EXIT_LATER,
+    "paused": EXIT_LATER,
 }
 
 

@@ -223,6 +223,9 @@ CONTINUE_LATER = {
     "machine would, every 10 minutes): the progress is saved; run the same command again later.",
     "partial": "The time budget was spent. This local run does not continue by itself: the progress is "
     "saved; run the same command again to go on.",
+    "paused": "Visma.net's quota window is spent down to the reserve. This local run does not wait by "
+    "itself (in AWS the retry machine would, until the window resets): the progress is saved; run the "
+    "same command again after the reset the log line names.",
 }
 
 

@@ -19,6 +19,7 @@ from severa_sync.config import TenantConfig, load_file
 from severa_sync.engine.ports import StateStore
 from severa_sync.errors import ConfigError
 from severa_sync.logs import logger
+from severa_sync.targets.visma import census
 from severa_sync.timeutil import format_watermark, iso_seconds, local, parse_watermark, utcnow
 from severa_sync_tools.console import print_table, readable_logs
 from severa_sync_tools.stack import DeployedStack, resolve_stack
@@ -249,6 +250,7 @@ def _state_rewind(console: Console, args: argparse.Namespace, store: StateStore,
         return EXIT_FAILED
     who = _operator(args)
     previous = store.rewind(tenant, args.data_type, new, by=who)
+    census.start_over(store, tenant)  # a rewind re-learns which keys Visma.net holds
     _operator_log(
         args,
         f"Watermark of {args.data_type} rewound from {previous or 'not set'} to {format_watermark(new)} by {who}",
@@ -282,6 +284,8 @@ def _state_forget(console: Console, args: argparse.Namespace, store: StateStore,
         return EXIT_FAILED
     who = _operator(args)
     store.forget_mappings(tenant, args.data_type, keys)
+    # Documents behind the forgotten mappings are found by a whole census, not only a recent one.
+    census.start_over(store, tenant)
     _operator_log(
         args,
         f"{len(keys)} {args.data_type} deliveries since {format_watermark(since)} forgotten by {who}",

@@ -16,7 +16,7 @@ from severa_sync.datatypes.model import plural
 from severa_sync.engine import watermark as wm
 from severa_sync.engine.days import reconcile_start
 from severa_sync.engine.ports import Source, StateStore, Target, WatermarkState
-from severa_sync.errors import SeveraResponseTooLarge, SeveraTimeout
+from severa_sync.errors import SeveraResponseTooLarge, SeveraTimeout, TargetQuotaPaused, TimeBudgetSpent
 from severa_sync.logs import RunLog
 from severa_sync.registry import DataType
 
@@ -25,7 +25,14 @@ TOO_BIG = (SeveraResponseTooLarge, SeveraTimeout)
 
 
 class OutOfTime(Exception):
-    """The Lambda's time budget is spent: checkpoint and report ``partial``."""
+    """The Lambda's time budget is spent: checkpoint and report ``partial``; or Visma.net's quota
+    window is (``paused``): checkpoint and pause until it resets, ``left`` records still to go in
+    the read (None when they could not be counted)."""
+
+    def __init__(self, spent: TimeBudgetSpent | None = None, left: int | None = None):
+        super().__init__(spent.message if spent is not None else "time budget spent")
+        self.paused = spent if isinstance(spent, TargetQuotaPaused) else None
+        self.left = left
 
 
 class HandEdited(Exception):

@@ -21,6 +21,7 @@ from severa_sync.engine import watermark as wm
 from severa_sync.engine.context import HandEdited, OutOfTime, counted, plural
 from severa_sync.engine.lease import Lease, LockBusy
 from severa_sync.engine.parked import DROPPED_ALERT, dropped_alert_summary
+from severa_sync.engine.pause import report_pause
 from severa_sync.engine.ports import (
     Alert,
     Alerts,
@@ -56,6 +57,7 @@ class RunStatus(enum.StrEnum):
     #: Done, but some records were parked in the retry set: never shown as plain "succeeded".
     SUCCEEDED_WITH_ERRORS = "succeeded_with_errors"
     PARTIAL = "partial"  # time budget spent: continue at once
+    PAUSED = "paused"  # the target's quota window is spent: continue when it resets (engine/pause.py)
     RETRY_LATER = "retry_later"  # Severa unavailable: wait and call again
     FAILED = "failed"
     HALTED = "halted"
@@ -80,6 +82,8 @@ class RunResult:
     finished_local: str | None = None
     #: Re-read by the overlap and dropped: fetched = delivered + skipped + failed + dropped_overlap.
     dropped_overlap: int = 0
+    #: A paused run continues after this many seconds (the quota window's reset); 0 otherwise.
+    resume_in_seconds: int = 0
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -145,16 +149,25 @@ class SyncEngine:
         self.source.forget_last_call()  # a warm container's last call belongs to another invocation
         log.info(f"{dt.noun} transfer started", action="run_started", attempt=attempt)
         started_runs: list[Run] = []  # the Run, once created, so counts survive an exception
-        status, error_code = RunStatus.FAILED, None
+        status, error_code, resume_in = RunStatus.FAILED, None, 0
         try:
             status = self._guarded(dt, log, run_id, remaining, started_runs, invocation_id=invocation_id)
         except LockBusy:
             status, error_code = RunStatus.SKIPPED, "lock_busy"
-        except (OutOfTime, TimeBudgetSpent):
-            status = RunStatus.PARTIAL
-            log.info(
-                "Time budget spent: progress saved, the run continues in a new invocation", action="partial"
-            )
+        except (OutOfTime, TimeBudgetSpent) as out:
+            stopped = out if isinstance(out, OutOfTime) else OutOfTime(out)
+            if stopped.paused is not None:  # the target's quota window: pause until it resets
+                status, error_code = RunStatus.PAUSED, stopped.paused.code
+                pause = report_pause(dt, log, started_runs[0] if started_runs else None, stopped, attempt)
+                resume_in = pause.resume_in_seconds
+                if pause.alert is not None:
+                    self._alert(log, "quota", dt, run_id, pause.alert)
+            else:
+                status = RunStatus.PARTIAL
+                log.info(
+                    "Time budget spent: progress saved, the run continues in a new invocation",
+                    action="partial",
+                )
         except HandEdited:
             status = RunStatus.SUCCEEDED
         except SchemaVersionChanged as error:
@@ -177,7 +190,7 @@ class SyncEngine:
                 f"The run stopped on an unexpected {type(error).__name__}.",
             )
         run = started_runs[0] if started_runs else None
-        return self._finish(dt, log, run_id, run, status, error_code, attempt, started)
+        return self._finish(dt, log, run_id, run, status, error_code, attempt, started, resume_in)
 
     # -- stages --------------------------------------------------------------------------------
     def _guarded(
@@ -357,6 +370,7 @@ class SyncEngine:
         error_code: str | None,
         attempt: int,
         started: datetime,
+        resume_in_seconds: int = 0,
     ) -> RunResult:
         counts = run.counts if run else None
         finished = self.clock()
@@ -378,6 +392,7 @@ class SyncEngine:
             iso_seconds(finished),
             iso_seconds(local(finished, self.config.zone)),
             counts.dropped_overlap if counts else 0,
+            resume_in_seconds,
         )
         if status not in (RunStatus.SKIPPED,):
             try:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from severa_sync.datatypes.model import DisplayLookup
 from severa_sync.engine.resume import ResumePoint
-from severa_sync.errors import CallInfo, SyncError
+from severa_sync.errors import CallInfo, SyncError, TimeBudgetSpent
 from severa_sync.registry import DataType
 
 
@@ -114,6 +114,9 @@ class Delivery:
     failed: list[tuple[SourceRecord, SyncError]] = field(default_factory=list)
     #: Severa key -> the target's key (Visma.net customer number, invoice reference) where known.
     target_keys: dict[str, str] = field(default_factory=dict)
+    #: The target stopped part-way (its time or quota spent): the records above are done, the rest
+    #: of the batch was not tried. The engine counts what was done, then stops the run with it.
+    stopped: TimeBudgetSpent | None = None
 
 
 class Target(Protocol):

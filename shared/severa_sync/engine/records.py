@@ -19,12 +19,15 @@ from severa_sync.errors import (
     Disposition,
     InvoiceNotConfirmed,
     SyncError,
+    TargetQuotaPaused,
     TimeBudgetSpent,
 )
 
 #: Batches at most this big are logged record by record at INFO, like Severa's invoice example;
 #: bigger ones (mass updates) get one progress line per batch.
 PER_RECORD_INFO_LIMIT = 50
+#: While counting what a paused read has left, the time left is checked every this many records.
+COUNT_CHECK_EVERY = 1000
 
 
 def unconfirmed(record: SourceRecord, at: datetime) -> RetryItem:
@@ -54,6 +57,8 @@ class RecordFlow:
         self._names: dict[str, str] = {}
         self._names_asked: set[str] = set()
         self._looked_up: set[str] = set()  # display lookups read this run (by record member)
+        self._batch: list[SourceRecord] = []  # the batch being delivered
+        self._batch_tried = 0  # of it, what the target did (a stopped delivery: the rest was not tried)
 
     def process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None = None) -> None:
         """Deliver ``records`` in batches; stops between batches when time runs out.
@@ -62,17 +67,34 @@ class RecordFlow:
         possibly in the middle of a batch) ends the read the same way: nothing after the last
         checkpoint counts as done, so the next invocation reads it again.
         """
+        iterator = iter(records)
         try:
-            self._process(records, overlap)
+            self._process(iterator, overlap)
+        except TargetQuotaPaused as paused:
+            self._run.log.info(f"Pausing: {paused.message}", action="quota_paused")
+            raise OutOfTime(paused, left=self._left(iterator)) from None
         except TimeBudgetSpent as spent:
             self._run.log.info(f"Stopping early: {spent.message}", action="time_budget_spent")
             raise OutOfTime from None
 
-    def _process(self, records: Iterable[SourceRecord], overlap: wm.OverlapFilter | None) -> None:
-        iterator = iter(records)
+    def _left(self, rest: Iterator[SourceRecord]) -> int | None:
+        """Records of this read not delivered yet (the batch the pause cut, and the rest of the
+        read, counted without delivering), for the ETA; None when the read cannot be counted."""
+        left = len(self._batch) - self._batch_tried
+        try:
+            for _ in rest:
+                left += 1
+                if left % COUNT_CHECK_EVERY == 0 and self._run.out_of_time():
+                    return None
+        except SyncError:
+            return None
+        return left
+
+    def _process(self, iterator: Iterator[SourceRecord], overlap: wm.OverlapFilter | None) -> None:
         batch_size = self._run.config.engine.batch_size
         while True:
-            batch = list(islice(iterator, batch_size))
+            batch = self._batch = list(islice(iterator, batch_size))
+            self._batch_tried = 0
             if not batch:
                 return
             self.counts.fetched += len(batch)
@@ -151,6 +173,7 @@ class RecordFlow:
             count=len(batch),
         )
         delivery = self._run.target.deliver(self._run.dt, batch)
+        self._batch_tried = len(delivery.delivered) + len(delivery.skipped) + len(delivery.failed)
         failed = {record.key: error for record, error in delivery.failed}
         skipped = {record.key for record in delivery.skipped}
         done = skipped | {record.key for record in delivery.delivered}
@@ -161,6 +184,8 @@ class RecordFlow:
             elif record.key in done:
                 target_key = delivery.target_keys.get(record.key)
                 self.delivered(record, unchanged=record.key in skipped, each=each, target_key=target_key)
+        if delivery.stopped is not None:
+            raise delivery.stopped
         if not each:
             self._run.log.info(
                 f"{self.counts.delivered + self.counts.skipped} {self._run.noun_plural} processed so far",

@@ -16,10 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from severa_sync_tools.bench import api_economy, cold_start, end_to_end, read_profile, report, soap_read
+from severa_sync_tools.bench import (
+    api_economy,
+    cold_start,
+    end_to_end,
+    read_profile,
+    report,
+    soap_read,
+    visma_calls,
+)
 from severa_sync_tools.bench.measure import machine
 
-BENCHMARKS = ("soap", "e2e", "coldstart", "economy", "profile")
+BENCHMARKS = ("soap", "e2e", "coldstart", "economy", "profile", "calls")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--changes", type=int, help="changes per type in the API economy bench (default 1000)"
+    )
+    parser.add_argument(
+        "--records", type=int, help="records per type in the Visma.net calls bench (default 10000)"
     )
     parser.add_argument("--repeats", type=int, help="runs per SOAP read mode and per cold-start measurement")
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
@@ -60,6 +71,7 @@ def _plans(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]:
         "coldstart": lambda: cold_start.run(repeats=args.repeats or (5 if args.quick else 15)),
         "economy": lambda: api_economy.run(args.changes or (100 if args.quick else 1000)),
         "profile": lambda: read_profile.run(5_000 if args.quick else 20_000, repeats=repeats + 2),
+        "calls": lambda: visma_calls.run(args.records or (1_000 if args.quick else 10_000)),
     }
 
 

@@ -197,12 +197,38 @@ def profile_section(figures: Figures) -> list[str]:
     return out
 
 
+def calls_section(figures: Figures) -> list[str]:
+    out = [
+        f"6. Visma.net calls per record: a first run of {figures['n']:,} accounts, cases and invoices, "
+        "then updates, then an unknown outcome (one process, the simulators over HTTP, tokens left out)",
+    ]
+    rows = [
+        [
+            r["phase"],
+            r["data_type"],
+            r["delivered"],
+            r["visma_calls"],
+            r["calls_per_record"],
+            _counts(r["by_endpoint"]),
+        ]
+        for r in figures["rows"]
+    ]
+    out += _table(["round", "type", "delivered", "Visma.net", "per record", "calls"], rows)
+    out.append(
+        f"   Per created record: {_cell(figures['calls_per_created_record'])}; per updated record: "
+        f"{_cell(figures['calls_per_updated_record'])}; after the unknown outcome: "
+        f"{figures['unknown_outcome_look_ups']} look-up(s), {figures['most_copies_of_one_invoice']} copy at most"
+    )
+    return out
+
+
 SECTIONS: dict[str, Callable[[Figures], list[str]]] = {
     "soap": soap_section,
     "e2e": e2e_section,
     "coldstart": cold_start_section,
     "economy": economy_section,
     "profile": profile_section,
+    "calls": calls_section,
 }
 
 

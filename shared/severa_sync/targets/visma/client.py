@@ -30,7 +30,6 @@ from severa_sync.errors import (
     SyncError,
     TargetAuthFailed,
     TargetError,
-    TargetQuotaExhausted,
     TargetRejected,
     TargetUnavailable,
     TimeBudgetSpent,
@@ -38,6 +37,7 @@ from severa_sync.errors import (
 from severa_sync.redaction import redact
 from severa_sync.secrets import Secret
 from severa_sync.targets.visma.auth import TokenCache
+from severa_sync.targets.visma.quota import QuotaWindow
 from severa_sync.targets.visma.wire import (
     RATE_LIMIT_HEADERS,
     Unreached,
@@ -75,6 +75,7 @@ class VismaClient:
         sleep: Callable[[float], None] = time.sleep,
         transient_retries: int = 2,
         retry_backoff_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.settings = settings
         self._base = settings.base_url.rstrip("/")
@@ -91,6 +92,7 @@ class VismaClient:
             scopes=settings.scopes,
         )
         self._last_call: CallInfo | None = None
+        self.quota = QuotaWindow(settings, monotonic)
 
     def __repr__(self) -> str:
         return f"VismaClient(base_url={self._base!r}, tenant_id={self.settings.company_tenant_id!r})"
@@ -143,6 +145,7 @@ class VismaClient:
         refreshed = False
         throttled = 0
         while True:
+            self.quota.check(operation)  # before the token too: nothing is started past the budget
             token = self._tokens.token(self._session, self._timeout(method, path))
             timeout = self._timeout(method, path)  # after the token call, which may have used some
             request_headers = {
@@ -180,6 +183,7 @@ class VismaClient:
             call = self._remember(
                 CallInfo("visma", operation, call_params, response.status_code, _ms(started))
             )
+            self.quota.observe(response.headers)
             if response.status_code == 401 and not refreshed:
                 logger.warning(
                     "Visma.net refused the token; refreshing it once",
@@ -221,18 +225,15 @@ class VismaClient:
                 },
             )
             self._sleep(wait)
+            self.quota.waited()  # the server's own word: after Retry-After the call may be made
             return
         self.log_failure(
             method, path, params, response, raw_body, call, reason="throttled past the time left"
         )
         detail = {"retry_after_seconds": wait, **rate}
         if response.headers.get("X-RateLimit-Remaining") == "0":
-            raise TargetQuotaExhausted(
-                f"Visma.net request quota spent; it resets in {wait:.0f} s (policy "
-                f"{rate.get('X-RateLimit-Policy', 'unknown')})",
-                call=call,
-                detail=detail,
-            )
+            self.quota.refused(wait)
+            raise self.quota.paused(call.operation, wait, call)  # refused, so nothing was written
         raise TargetUnavailable(
             f"Visma.net throttled {call.operation} for {wait:.0f} s, longer than the time left",
             call=call,

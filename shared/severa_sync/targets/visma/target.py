@@ -45,12 +45,14 @@ from severa_sync.errors import (
     OutcomeUnknown,
     SyncError,
     TargetRejected,
+    TimeBudgetSpent,
 )
 from severa_sync.redaction import redact
 from severa_sync.registry import DataType
-from severa_sync.targets.visma import adoption, customers
+from severa_sync.targets.visma import adoption, census, customers
 from severa_sync.targets.visma import mapping as visma_mapping
 from severa_sync.targets.visma.background import look_at_job
+from severa_sync.targets.visma.census import KeyCensus, Listing
 from severa_sync.targets.visma.client import VismaClient
 from severa_sync.targets.visma.creations import Creations
 from severa_sync.targets.visma.wire import location_key
@@ -67,13 +69,17 @@ class _Document:
 
     noun: str
     create_path: str
-    list_path: str
+    listing: Listing
     lines: str  # the DTO's array of lines
 
+    @property
+    def list_path(self) -> str:
+        return self.listing.path
 
-INVOICE = _Document("invoice", "/v2/customerinvoice", "/v1/customerinvoice", "invoiceLines")
+
+INVOICE = _Document("invoice", "/v2/customerinvoice", census.INVOICES, "invoiceLines")
 #: ``Invoice.IsCreditNote``: Visma.net's own credit-note document, with the same exactly-once rules.
-CREDIT_NOTE = _Document("credit note", "/v2/customerCreditNote", "/v1/customerCreditNote", "lines")
+CREDIT_NOTE = _Document("credit note", "/v2/customerCreditNote", census.CREDIT_NOTES, "lines")
 
 #: How long Visma.net keeps a background job's state (Visma.net background API documentation).
 JOB_STATE_KEPT = timedelta(hours=24)
@@ -97,6 +103,7 @@ class VismaTarget:
         self._dependencies = dependencies
         self._known_dependencies: dict[tuple[str, str], str] = {}
         self._creations = Creations(state, tenant)
+        self._census = KeyCensus(client, state, tenant)
 
     # -- ports.Target --------------------------------------------------------------------------
     def deliver(self, data_type: DataType, records: Sequence[SourceRecord]) -> Delivery:
@@ -111,6 +118,7 @@ class VismaTarget:
         handler = handlers[export.document]
         delivery = Delivery()
         mappings = self._state.get_mappings(self._tenant, data_type.name, [r.key for r in records])
+        self._creations.prefetch(data_type.name, [r.key for r in records if r.key not in mappings])
         self._prefetch_dependencies(data_type, records)
         for record in records:
             known = mappings.get(record.key)
@@ -121,9 +129,12 @@ class VismaTarget:
             self._client.forget_last_call()
             try:
                 key, extra = handler(data_type, visma_mapping.fields_of(record), known)
+            except TimeBudgetSpent as spent:  # time or quota: what is done so far counts
+                delivery.stopped = spent
+                break
             except SyncError as exc:
                 if exc.disposition is not Disposition.PER_RECORD:
-                    raise  # authentication, quota, Visma.net down: the whole target is unusable
+                    raise  # authentication, Visma.net down: the whole target is unusable
                 delivery.failed.append((record, exc))
                 continue
             self._state.put_mapping(
@@ -213,8 +224,11 @@ class VismaTarget:
                 call=self._client.last_call(),
             )
         path = f"/v1/customer/{quote(number, safe='')}"
-        found = self._client.get(path)
-        if found is not None:
+
+        def adopted() -> str | None:
+            found = self._client.get(path)
+            if found is None:
+                return None
             customer = adoption.document(found, f"customer {number}")
             self._adopt(
                 data_type,
@@ -223,22 +237,33 @@ class VismaTarget:
                 lambda: adoption.customer_mismatch(customer, fields),
                 f"customer {number} {str(customer.get('name') or '')!r}",
             )
-            if self._client.put(path, update):
-                logger.info(
-                    "customer already in Visma.net: adopted and updated, not created",
-                    extra={"customer_number": number},
-                )
-                return number, sent
-        self._create(
-            data_type.name,
-            fields,
-            number,
-            "/v1/customer",
-            customers.create_dto(fields, self._config),
-            lookup=lambda: number if self._client.get(path) is not None else None,
-            describe=f"customer {number}",
+            if not self._client.put(path, update):
+                return None
+            logger.info(
+                "customer already in Visma.net: adopted and updated, not created",
+                extra={"customer_number": number},
+            )
+            return number
+
+        return (
+            self._adopt_or_create(
+                data_type,
+                fields,
+                census.CUSTOMERS,
+                number,
+                adopted,
+                lambda: self._create(
+                    data_type.name,
+                    fields,
+                    number,
+                    "/v1/customer",
+                    customers.create_dto(fields, self._config),
+                    lookup=lambda: number if self._client.get(path) is not None else None,
+                    describe=f"customer {number}",
+                ),
+            ),
+            sent,
         )
-        return number, sent
 
     # -- cases -> projects ---------------------------------------------------------------------
     def _deliver_case(self, data_type: DataType, fields: dict[str, Any], known: Mapping | None) -> Delivered:
@@ -254,8 +279,11 @@ class VismaTarget:
                 call=self._client.last_call(),
             )
         path = f"/v1/project/{quote(pid, safe='')}"
-        found = self._client.get(path)
-        if found is not None:
+
+        def adopted() -> str | None:
+            found = self._client.get(path)
+            if found is None:
+                return None
             project = adoption.document(found, f"project {pid}")
             self._adopt(
                 data_type,
@@ -264,22 +292,32 @@ class VismaTarget:
                 lambda: adoption.project_mismatch(project, customer, fields),
                 f"project {pid} (customer {adoption.customer_of(project) or 'none'})",
             )
-            if self._client.put(path, update):
-                logger.info(
-                    "project already in Visma.net: adopted and updated, not created",
-                    extra={"project_id": pid},
-                )
-                return pid, extra
-        self._create(
-            data_type.name,
-            fields,
-            pid,
-            "/v1/project",
-            visma_mapping.project_dto(fields, customer, self._config, create=True),
-            lookup=lambda: pid if self._client.get(path) is not None else None,
-            describe=f"project {pid}",
+            if not self._client.put(path, update):
+                return None
+            logger.info(
+                "project already in Visma.net: adopted and updated, not created", extra={"project_id": pid}
+            )
+            return pid
+
+        return (
+            self._adopt_or_create(
+                data_type,
+                fields,
+                census.PROJECTS,
+                pid,
+                adopted,
+                lambda: self._create(
+                    data_type.name,
+                    fields,
+                    pid,
+                    "/v1/project",
+                    visma_mapping.project_dto(fields, customer, self._config, create=True),
+                    lookup=lambda: pid if self._client.get(path) is not None else None,
+                    describe=f"project {pid}",
+                ),
+            ),
+            extra,
         )
-        return pid, extra
 
     # -- invoices ------------------------------------------------------------------------------
     def _deliver_invoice(
@@ -315,7 +353,11 @@ class VismaTarget:
         if created_by_job is not None:
             self._creations.settled_elsewhere(data_type.name, str(fields.get("GUID")))
             return created_by_job, extra
-        existing = self._adoptable_invoice(data_type, fields, reference, dto, document)
+        existing = (
+            self._adoptable_invoice(data_type, fields, reference, dto, document)
+            if self._may_exist(data_type, fields, document.listing, reference)
+            else None
+        )
         if existing is not None:
             logger.info(
                 f"{name} already in Visma.net (found by externalReference): not created again",
@@ -342,6 +384,7 @@ class VismaTarget:
         )
         if queued:
             self._forget_job(reference)  # linked: nothing is pending any more
+        self._census.learned(document.listing, reference)
         return key, extra
 
     def _credited_invoice(self, data_type: DataType, fields: dict[str, Any], name: str) -> str | None:
@@ -428,6 +471,44 @@ class VismaTarget:
 
     def _forget_job(self, reference: str) -> None:
         self._state.forget_job(self._tenant, reference)
+
+    # -- look-ups only where a document may exist (census.py) -----------------------------------
+    def _may_exist(self, data_type: DataType, fields: dict[str, Any], listing: Listing, key: str) -> bool:
+        """Whether a document may already be under ``key``: an earlier attempt began creating it, or
+        the census says Visma.net holds the key. Otherwise a look-up could only answer "no"."""
+        return self._creations.begun(data_type.name, str(fields.get("GUID"))) or self._census.holds(
+            listing, key
+        )
+
+    def _adopt_or_create(
+        self,
+        data_type: DataType,
+        fields: dict[str, Any],
+        listing: Listing,
+        key: str,
+        adopted: Callable[[], str | None],
+        create: Callable[[], str],
+    ) -> str:
+        """Adopt the document under ``key`` if one may be there and is this record's, else create it.
+
+        Customers and projects have unique keys: a POST Visma.net refuses although the census saw no
+        such key (created by someone since) takes the look-up path after all, one call more."""
+        looked_up = self._may_exist(data_type, fields, listing, key)
+        if looked_up:
+            found = adopted()
+            if found is not None:
+                return found
+        try:
+            created = create()
+        except TargetRejected:
+            if looked_up:
+                raise
+            found = adopted()
+            if found is None:
+                raise
+            return found
+        self._census.learned(listing, key)
+        return created
 
     # -- adoption (what it accepts: targets.visma.adoption, docs/operations.md) ------------------
     def _adopt(

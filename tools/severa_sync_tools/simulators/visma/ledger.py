@@ -30,6 +30,54 @@ def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
 
 
+#: A document's ``lastModifiedDateTime`` written now (seeded documents carry one too).
+modified_now = _now
+
+
+#: The spec's formats for ``lastModifiedDateTime`` (visma-net-dtos.md section 0).
+FILTER_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+)
+CONDITIONS: dict[str, Any] = {
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+}
+
+
+def modified_as_asked(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    """The ``lastModifiedDateTime`` + ``lastModifiedDateTimeCondition`` filter every list GET takes;
+    the spec says the two must be used together."""
+    value, condition = query.get("lastModifiedDateTime"), query.get("lastModifiedDateTimeCondition")
+    if value is None and condition is None:
+        return rows
+    if value is None or condition not in CONDITIONS:
+        raise BadRequest(
+            "The request is invalid: lastModifiedDateTime and lastModifiedDateTimeCondition "
+            "(>, <, >= or <=) must be used together."
+        )
+    for form in FILTER_FORMATS:
+        try:
+            since = datetime.strptime(value, form)
+            break
+        except ValueError:
+            continue
+    else:
+        raise BadRequest(f"The request is invalid: '{value}' is not a valid lastModifiedDateTime.")
+    compare = CONDITIONS[condition]
+    return [
+        row
+        for row in rows
+        if row.get("lastModifiedDateTime")
+        and compare(datetime.fromisoformat(str(row["lastModifiedDateTime"])), since)
+    ]
+
+
 def _number(value: Any, name: str) -> Decimal:
     try:
         return Decimal(str(value))
@@ -150,6 +198,7 @@ class Ledger(reference_data.ReferenceData):
 
     # -- paging --------------------------------------------------------------------------------
     def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> Reply:
+        rows = modified_as_asked(rows, query)
         try:
             number = max(int(query.get("pageNumber", "1")), 1)
             size = min(max(int(query.get("pageSize", str(self.max_page_size))), 1), self.max_page_size)

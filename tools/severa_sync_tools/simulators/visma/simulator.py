@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from severa_sync_tools.simulators.visma.faults import ECHO_BEARER, Fault, FaultPlan, Shape
-from severa_sync_tools.simulators.visma.ledger import Ledger
+from severa_sync_tools.simulators.visma.ledger import Ledger, modified_now
 from severa_sync_tools.simulators.visma.server import SimulatorServer
 from severa_sync_tools.simulators.visma.tokens import TokenIssuer
 from severa_sync_tools.simulators.visma.wire import Reply, error_body
@@ -184,6 +184,7 @@ class VismaSimulator:
                 "name": name,
                 "status": status,
                 "vatRegistrationId": vat_registration_id,
+                "lastModifiedDateTime": modified_now(),
             }
 
     def seed_project(
@@ -196,6 +197,7 @@ class VismaSimulator:
                 "customer": {"number": str(customer_number), "name": None},
                 "description": description,
                 "status": status,
+                "lastModifiedDateTime": modified_now(),
             }
 
     def seed_invoice(
@@ -229,6 +231,7 @@ class VismaSimulator:
                 "detailTotal": total,
                 "detailTotalInCurrency": total,
                 "invoiceLines": stored,
+                "lastModifiedDateTime": modified_now(),
             }
             return reference
 
