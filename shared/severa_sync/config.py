@@ -97,6 +97,18 @@ class InvoiceSettings(_Strict):
     customer_class_id: str = "1"
 
 
+class CustomerSettings(_Strict):
+    """What a Visma.net customer takes from Severa besides names and addresses (docs/configuration.md)."""
+
+    #: Severa payment term (``Customer.PaymentTerm``, days) -> Visma.net credit terms id
+    #: (``GET /v1/creditTerm``). A term missing here parks the customer with an error naming it.
+    credit_terms: dict[str, str] = Field(default_factory=lambda: {"7": "7", "14": "14", "30": "30"})
+    #: Visma.net VAT zone of customers with Severa's ``ReverseCharge`` set, and of those without.
+    #: Unset: no VAT zone is sent and the customer class's applies.
+    reverse_charge_vat_zone: str | None = Field(None, min_length=1)
+    domestic_vat_zone: str | None = Field(None, min_length=1)
+
+
 class Segment(_Strict):
     """One segment of a Visma.net subaccount (``SegmentUpdateDto``)."""
 
@@ -179,6 +191,7 @@ class TenantConfig(_Strict):
     visma: VismaSettings = VismaSettings()
     api_user: ApiUser = ApiUser()
     invoices: InvoiceSettings = InvoiceSettings()
+    customers: CustomerSettings = CustomerSettings()
     projects: ProjectSettings = ProjectSettings()
     products: ProductSettings = ProductSettings()
     engine: EngineSettings = EngineSettings()

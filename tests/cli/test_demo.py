@@ -66,7 +66,10 @@ def test_demo_tells_the_whole_story(demo_output: tuple[int, str]) -> None:
         r"│ (accounts|cases|products|invoices|hour_entries|absences)\s+│ succeeded\s+│\s+(\d+) │\s+(\d+) │"
     )
     runs = {name: (int(fetched), int(delivered)) for name, fetched, delivered in re.findall(pattern, second)}
-    assert runs["accounts"][1] == 2, "only the two renamed customers are delivered again"
+    assert runs["accounts"][1] == 3, "only the two renamed customers and the one that moved go again"
+    # The third customer did not change, only its head-office address: it reached Visma.net anyway.
+    assert re.search(r"Visma\.net customer 1003 .*main address\s+Satamakatu 4, 33200\s+Tampere", second)
+    assert "credit terms 14" in second
     assert runs["products"] == (1, 1), "only the repriced product is read and delivered again"
     # No entry changed: the reconciliation span (previous + current month) is re-read by date, but
     # every line already stands in its day file with the same content: skipped, none delivered.

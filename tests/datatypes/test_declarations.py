@@ -52,6 +52,7 @@ def calls(dt: DataType) -> list[tuple[str, SeveraCall]]:
     if dt.status_queue is not None:
         declared.append(("status_queue.mark", dt.status_queue.mark))
     declared += [(f"display_lookup.{lookup.member}", lookup.read) for lookup in dt.display_lookups]
+    declared += [(f"attached.{attached.member}", attached.read) for attached in dt.attached]
     return [(role, call) for role, call in declared if call is not None]
 
 
@@ -70,6 +71,13 @@ def test_every_declared_call_is_the_contracts(dt: DataType, role: str, call: Sev
     if role.startswith("display_lookup."):
         lookup = next(lk for lk in dt.display_lookups if role.endswith(f".{lk.member}"))
         assert lookup.shown in {m.name for m in schema.ENTITIES[op.returns.removesuffix("[]")]}
+    elif role.startswith("attached."):
+        assert op.returns.endswith("[]"), "an attached read answers a list"
+        assert Bind.KEY in {v for _, v in call.params}, "it is read by the record's GUID"
+        attached = next(a for a in dt.attached if role == f"attached.{a.member}")
+        members = {m.name for m in schema.ENTITIES[dt.entity]}
+        assert attached.member not in members, "a member of its own"
+        assert attached.belongs_to is None or attached.belongs_to in members
     elif role != "status_queue.mark":
         assert op.returns.removesuffix("[]") == dt.entity, f"{call.operation} answers {op.returns}"
     paged = {Bind.PAGE_START, Bind.PAGE_SIZE} & {v for _, v in call.params if isinstance(v, Bind)}

@@ -21,6 +21,7 @@ import pytest
 from severa_sync.config import SeveraSettings, TenantConfig
 from severa_sync.secrets import Secret
 from severa_sync.severa.client import SeveraClient
+from tests.severa import envelopes as env
 
 API_KEY = "sk-live-7f3a9c2e-do-not-log-4b1d"
 
@@ -109,6 +110,15 @@ class CannedServer(ThreadingHTTPServer):
         self.requests: list[Seen] = []
         self.answers: deque[Canned] = deque()
         self.route: Callable[[Seen], Canned] | None = None
+        #: The reads attached to each record (a customer's addresses, ``DataType.attached``) are
+        #: answered here, outside the queue, so a test's canned answers stay in their order: no
+        #: addresses unless a test says otherwise.
+        self.attached_requests: list[Seen] = []
+        self.attached: dict[str, Callable[[Seen], Canned]] = {
+            "IAddress/GetAddressesChangedSince": lambda seen: Canned(
+                env.list_envelope("IAddress/GetAddressesChangedSince", [])
+            )
+        }
 
     @property
     def url(self) -> str:
@@ -118,6 +128,12 @@ class CannedServer(ThreadingHTTPServer):
         self.answers.extend(answers)
 
     def next_answer(self, seen: Seen) -> Canned:
+        action = seen.headers.get("SOAPAction", "").strip('"').rsplit("/", 2)
+        attached = self.attached.get("/".join(action[-2:]))
+        if attached is not None:
+            # Kept apart: ``requests`` stays the calls a test's canned answers are for.
+            self.attached_requests.append(self.requests.pop())
+            return attached(seen)
         if self.answers:
             return self.answers.popleft()
         if self.route is not None:

@@ -25,6 +25,7 @@ KEY = "sim-key-9a1c0e5b37f2"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 EVERYTHING = Window(datetime(2000, 1, 1, tzinfo=UTC))
 ACCOUNTS = registry.get("accounts")
+PAGED = "ICustomer/GetAllCustomers"
 
 
 @pytest.fixture
@@ -60,6 +61,8 @@ def _deleting_before_page(sim: Any, source: SeveraSource, page_no: int, guids: l
     real = source.client.stream
 
     def stream(operation: str, **params: Any) -> Any:
+        if operation != PAGED:  # a customer's addresses (DataType.attached)
+            return real(operation, **params)
         starts.append(params["startFromIndex"])
         if len(starts) == page_no:
             for guid in guids:
@@ -103,6 +106,8 @@ def test_deletions_at_every_boundary_skip_nothing(sim: Any) -> None:
     deleted: list[str] = []
 
     def stream(operation: str, **params: Any) -> Any:
+        if operation != PAGED:  # a customer's addresses (DataType.attached)
+            return real(operation, **params)
         start = params["startFromIndex"]
         if start:  # before every later page: delete the row just before where it starts
             alive = [guid for guid in order if guid not in deleted]
@@ -123,6 +128,8 @@ def test_customers_added_while_paging_do_not_hide_the_others(sim: Any) -> None:
     real, added = source.client.stream, []
 
     def stream(operation: str, **params: Any) -> Any:
+        if operation != PAGED:  # a customer's addresses (DataType.attached)
+            return real(operation, **params)
         if params["startFromIndex"] and not added:
             added.extend(sim.mass_update("Customer", 30, at=NOW))
         return real(operation, **params)

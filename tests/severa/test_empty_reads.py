@@ -89,6 +89,8 @@ def test_not_found_on_a_later_page_is_read_again_not_the_end(sim: Simulator) -> 
     real_stream = source.client.stream
 
     def stream(operation: str, **params: Any) -> Iterator[Any]:
+        if operation != "ICustomer/GetAllCustomers":  # a customer's addresses (DataType.attached)
+            return real_stream(operation, **params)
         if next(pages, False):
             sim.fail_next("NotFoundException", operation=operation)
         return real_stream(operation, **params)
@@ -96,7 +98,7 @@ def test_not_found_on_a_later_page_is_read_again_not_the_end(sim: Simulator) -> 
     source.client.stream = stream  # type: ignore[method-assign]
     again = [r.key for r in source.read_fallback(accounts, Window(LONG_AGO))]
     assert sorted(again) == sorted(every)
-    starts = [c.params["startFromIndex"] for c in sim.calls]
+    starts = [c.params["startFromIndex"] for c in sim.calls if c.operation == "ICustomer/GetAllCustomers"]
     assert starts[:3] == [0, CUSTOMER_PAGE_SIZE - PAGE_OVERLAP, 0]
 
 

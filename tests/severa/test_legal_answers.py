@@ -269,7 +269,7 @@ def test_prospects_are_excluded_by_the_contract_option_and_skipped_if_still_sent
     with caplog.at_level(logging.INFO, logger=source_module.log.name):
         records = list(source.read(registry.get("accounts"), Window(LONG_AGO)))
     assert [r.key for r in records] == [env.guid(1, 1)]
-    assert b"<ns0:options>6</ns0:options>" in server.requests[0].body  # IncludeInactive | ExcludeNotNumbered
+    assert b"<ns0:options>70</ns0:options>" in server.requests[0].body  # + CheckAddressChanges
     lines = [r for r in caplog.records if "prospects" in r.getMessage()]
     assert len(lines) == 1 and lines[0].__dict__["prospects_skipped"] == 2
 

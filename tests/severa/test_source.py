@@ -43,10 +43,11 @@ def test_is_a_source_port(source: SeveraSource) -> None:
     assert port is source
 
 
-# Accounts, cases and products include inactive records (options 2) so deactivations reach Visma.net; accounts
-# also exclude those without a number (4: prospects, never customers to transfer).
+# Accounts, cases and products include inactive records (options 2) so deactivations reach Visma.net;
+# accounts also exclude those without a number (4: prospects, never customers to transfer) and count
+# an address change as a change of its customer (64: CheckAddressChanges).
 READS: list[tuple[str, Callable[[int], dict[str, Any]], dict[str, str]]] = [
-    ("accounts", env.customer, {"startDateTime": "2026-11-20T05:28:00Z", "options": "6"}),
+    ("accounts", env.customer, {"startDateTime": "2026-11-20T05:28:00Z", "options": "70"}),
     (
         "cases",
         env.case,
@@ -151,12 +152,14 @@ def test_accounts_fallback_pages_all_customers(server: CannedServer, source: Sev
     server.push(*(Canned(env.list_envelope("ICustomer/GetAllCustomers", page)) for page in pages))
     records = list(source.read_fallback(registry.get("accounts"), Window(START)))
     assert [sent(r) for r in server.requests] == [
-        ("ICustomer/GetAllCustomers", {"options": "6", "startFromIndex": str(index), "count": "100"})
+        ("ICustomer/GetAllCustomers", {"options": "70", "startFromIndex": str(index), "count": "100"})
         for index in (0, 90, 180)
     ]
-    # Only customers changed in the window, as GetCustomersChangedSince would have returned.
-    # (The overlap's repeats are dropped: 180-189 were read on the second page.)
-    assert [r.key for r in records] == [env.guid(n, 1) for n in [*range(0, 190, 2), *range(190, 237)]]
+    # Every customer, not only those changed in the window: an address change (read with each,
+    # DataType.attached) does not move the customer's UpdatedTS. The overlap's repeats are dropped
+    # (180-189 were read on the second page); each customer's addresses are read once.
+    assert [r.key for r in records] == [env.guid(n, 1) for n in range(237)]
+    assert len(server.attached_requests) == 237
 
 
 def test_accounts_fallback_stops_on_a_page_of_only_the_overlap(

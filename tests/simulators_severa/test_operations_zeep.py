@@ -93,6 +93,21 @@ CASES: dict[str, tuple[Callable[[SeveraSimulator], dict[str, Any]], Check]] = {
             [c.GUID for c in result], [c["GUID"] for c in sim.records("Customer")]
         ),
     ),
+    "IAddress/GetAddressesChangedSince": (
+        lambda sim: {
+            "accountGUID": sim.records("Customer")[0]["GUID"],
+            "startDateTime": LONG_AGO,
+            "options": 0,
+        },
+        lambda sim, result: assert_equal(
+            _result_guids(result),
+            {
+                a["GUID"]
+                for a in sim.records("Address")
+                if a["CompanyGUID"] == sim.records("Customer")[0]["CompanyGUID"]
+            },
+        ),
+    ),
     "ICase/GetCasesChangedSince": (
         lambda sim: {"businessUnitGUID": "", "startDateTime": LONG_AGO, "options": 0},
         lambda sim, result: assert_equal(_result_guids(result), _guids(sim.records("Case"))),

@@ -11,7 +11,7 @@ import pytest
 from severa_sync.config import ProjectSettings, TenantConfig
 from severa_sync.errors import ConfigError, MappingError
 from severa_sync.severa.schema import ENTITIES
-from severa_sync.targets.visma import mapping
+from severa_sync.targets.visma import customers, mapping
 from severa_sync.targets.visma.wire import wrap_values
 
 from .conftest import Case, Customer, Invoice, InvoiceRow, record, rows
@@ -65,23 +65,6 @@ def test_vat_code_from_the_map_then_the_default_then_an_error() -> None:
     assert mapping.vat_code(None, with_default, "invoice 1") == "9"
 
 
-def test_customer_create_and_update_bodies() -> None:
-    fields = _fields(Customer(GUID="g", Name="Acme Oy", Number=123, VatNumber="FI123", IsActive=False))
-    assert mapping.customer_dto(fields, CONFIG, create=True) == {
-        "number": "123",
-        "name": "Acme Oy",
-        "vatRegistrationId": "FI123",
-        "status": "Inactive",
-        "customerClassId": "7",
-        "overrideWithClassValues": True,
-    }
-    assert mapping.customer_dto(fields, CONFIG, create=False) == {
-        "name": "Acme Oy",
-        "vatRegistrationId": "FI123",
-        "status": "Inactive",
-    }
-
-
 @pytest.mark.parametrize(
     ("model", "field"),
     [
@@ -94,7 +77,7 @@ def test_missing_keys_name_the_field(model: Any, field: str) -> None:
     fields = _fields(model)
     with pytest.raises(MappingError) as caught:
         if isinstance(model, Customer):
-            mapping.customer_dto(fields, CONFIG, create=True)
+            customers.create_dto(fields, CONFIG)
         else:
             mapping.project_dto(fields, "1", CONFIG, create=True)
     assert field in str(caught.value) and caught.value.detail["field"] == field

@@ -105,7 +105,11 @@ def _pacing(engine: dict[str, Any] | None = None, **severa_settings: Any) -> Ite
 
 
 def _backfill(p: Pacing, accounts: int) -> None:
-    p.severa.mass_update("Customer", accounts, at=p.severa.now() - timedelta(minutes=5))
+    at = p.severa.now() - timedelta(minutes=5)
+    for guid in p.severa.mass_update("Customer", accounts, at=at):
+        # Renamed: a change to nothing severa-sync owns (the seed's touched accounts) costs no call.
+        name = (p.severa.get("Customer", guid) or {}).get("Name")
+        p.severa.upsert("Customer", {"GUID": guid, "Name": f"{name} (changed)"}, at=at)
 
 
 def test_a_backfill_pauses_at_each_window_and_finishes_with_no_failure_alert_or_duplicate(

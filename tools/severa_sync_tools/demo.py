@@ -88,6 +88,7 @@ def run_demo(console: Console, *, wait_seconds: int = 1, json_lines: bool = Fals
                 all(r["status"] in DONE for r in second),
                 "a second-run data type did not succeed",
             )
+            _show_moved_customer(console, stack, story)
             story.expect(
                 sum(int(r["fetched"]) for r in second) < sum(int(r["fetched"]) for r in first),
                 "the second run read as much as the first (not incremental)",
@@ -151,6 +152,10 @@ def _change_severa_data(stack: LocalStack) -> list[str]:
     price = product["UnitPrice"] + 10
     sim.upsert("Product", {"GUID": product["GUID"], "UnitPrice": price}, at=at)
     changed.append(f"product {product['Code']} repriced to {price}")
+    # An address changes on its own: its customer (untouched) must still reach Visma.net with it.
+    moved = sorted(sim.records("Customer"), key=lambda c: c.get("Number") or 0)[2]
+    sim.upsert("Address", {"GUID": moved["HeadOfficeAddressGUID"], **MOVED_TO}, at=at)
+    changed.append(f"customer {moved['Number']}'s head-office address moved (the customer itself unchanged)")
     draft = next(i for i in sim.records("Invoice") if i.get("InvoiceStatus") == "Draft")
     number = max(int(i["Number"]) for i in sim.records("Invoice") if i.get("Number")) + 1
     sim.upsert(
@@ -158,6 +163,25 @@ def _change_severa_data(stack: LocalStack) -> list[str]:
     )
     changed.append(f'invoice {number} set to "Ready for transfer"')
     return changed
+
+
+#: Where the demo's third customer moves (its head-office address, changed alone).
+MOVED_TO = {"Addressline": "Satamakatu 4", "PostalCode": "33200", "City": "Tampere"}
+
+
+def _show_moved_customer(console: Console, stack: LocalStack, story: Story) -> None:
+    moved = sorted(stack.visma.customers, key=lambda c: int(c["number"]))[2]
+    main, billing = moved.get("mainAddress") or {}, moved.get("invoiceAddress") or {}
+    console.print(
+        f"Visma.net customer {moved['number']} {moved['name']!r}: main address "
+        f"{main.get('addressLine1')}, {main.get('postalCode')} {main.get('city')}; invoice address "
+        f"{billing.get('addressLine1')}, {billing.get('city')}; credit terms "
+        f"{(moved.get('creditTerms') or {}).get('id')}; e-invoice "
+        f"{(moved.get('eInvoiceContract') or {}).get('fInvoiceContractID')}"
+    )
+    story.expect(
+        main.get("addressLine1") == MOVED_TO["Addressline"], "the moved address did not reach Visma.net"
+    )
 
 
 def _survive_maintenance(console: Console, stack: LocalStack, story: Story, wait_seconds: int) -> None:

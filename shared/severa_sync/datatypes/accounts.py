@@ -9,6 +9,7 @@ from typing import Any
 from severa_sync.datatypes import options
 from severa_sync.datatypes.display import text
 from severa_sync.datatypes.model import (
+    AttachedRead,
     Bind,
     DataType,
     SeveraCall,
@@ -19,6 +20,24 @@ from severa_sync.datatypes.model import (
 
 #: ``GetAllCustomers`` answers at most this many rows per call.
 CUSTOMER_PAGE_SIZE = 100
+
+#: Every address of the customer's company (from 2000-01-01: all of them, whenever they changed):
+#: the head-office (postal) and billing addresses Visma.net's customer carries. Addresses change on
+#: their own; the customer reads' CheckAddressChanges option answers the customer when they do.
+ADDRESSES = AttachedRead(
+    member="Addresses",
+    read=SeveraCall(
+        "IAddress/GetAddressesChangedSince",
+        (
+            ("accountGUID", Bind.KEY),
+            ("startDateTime", Bind.EVER),
+            ("options", options.INCLUDE_ADDRESSES_OF_INACTIVE_ACCOUNTS),
+        ),
+    ),
+    # Addresses belong to the customer's company (Address.CompanyGUID); a customer read from
+    # Severa always has one, but a customer without one has no addresses to read.
+    belongs_to="CompanyGUID",
+)
 
 
 def display_customer(record: Any, names: Mapping[str, str]) -> str | None:
@@ -52,4 +71,5 @@ ACCOUNTS = DataType(
     display_key=display_customer,
     # Customer spells them UpdatedTS/InsertTS.
     change_time_members=("UpdatedTS", "InsertTS"),
+    attached=(ADDRESSES,),
 )

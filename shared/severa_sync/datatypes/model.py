@@ -118,6 +118,20 @@ class DisplayLookup:
     shown: str  # the looked-up entity's member shown, e.g. "Code"
 
 
+@dataclass(frozen=True, slots=True)
+class AttachedRead:
+    """Records of another entity that belong to each record (a customer's addresses), read with it
+    by its GUID (``Bind.KEY``) and carried in its payload under ``member``. The record's content hash
+    covers them, so a change to them alone is a change of the record; the type's own reads must
+    also answer a record when only its attached records changed (accounts: CheckAddressChanges)."""
+
+    member: str  # the payload member the records are carried in, e.g. "Addresses"
+    read: SeveraCall
+    #: The record's member its attached records belong to (a customer's addresses belong to its
+    #: ``CompanyGUID``): a record with it empty has none, and no call is made for it.
+    belongs_to: str | None = None
+
+
 class VismaDocument(enum.StrEnum):
     CUSTOMER = "customer"
     PROJECT = "project"
@@ -214,6 +228,11 @@ class DataType:
     #: Every run re-reads the reconciliation span (``types.<name>.reconcile_months``): deletions,
     #: GUID changes and late commits there reach the exports, which change times cannot show.
     reconciles: bool = False
+    #: Records of other entities read with each record and covered by its content hash (a
+    #: customer's addresses): one more call per record read. Their change times are not the
+    #: record's, so the paged fallback cannot filter by the record's change time: it delivers every
+    #: record (the targets skip the unchanged by content hash).
+    attached: tuple[AttachedRead, ...] = ()
     #: Days of silence before the "nothing delivered" alarm fires (template parameter default).
     nothing_delivered_days: int = 7
 

@@ -55,6 +55,26 @@ class Customer(SeveraRecord):
     eInvoiceOperator: str | None = None
 
 
+class Address(SeveraRecord):
+    Addressline: str | None = None
+    Addressline2: str | None = None
+    Addressline3: str | None = None
+    City: str | None = None
+    CompanyGUID: str | None = None
+    CountryCode: str | None = None
+    CountryGUID: str | None = None
+    CountryName: str | None = None
+    CountryRegionGUID: str | None = None
+    CountryRegionName: str | None = None
+    Fax: str | None = None
+    GUID: str | None = None
+    IsBillingAddress: bool | None = None
+    IsPostalAddress: bool | None = None
+    IsVisitAddress: bool | None = None
+    Phone: str | None = None
+    PostalCode: str | None = None
+
+
 class BusinessUnit(SeveraRecord):
     Code: str | None = None
     CostCenterGUID: str | None = None
@@ -497,6 +517,7 @@ class User(SeveraRecord):
 #: Model class per entity name of ``schema.ENTITIES``.
 ENTITY_MODELS: dict[str, type[SeveraRecord]] = {
     "Customer": Customer,
+    "Address": Address,
     "BusinessUnit": BusinessUnit,
     "Case": Case,
     "Invoice": Invoice,

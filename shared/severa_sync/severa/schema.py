@@ -101,6 +101,14 @@ ENTITIES: dict[str, tuple[Member, ...]] = {
         "PricelistGUID:string ReverseCharge:bool? TimezoneGUID:string UpdatedTS:dateTime? "
         "VatNumber:string Website:string eInvoiceAddress:string eInvoiceOperator:string"
     ),
+    # A company's addresses (IAddress): read with each customer (datatypes/accounts.py). It carries
+    # no change time and no account GUID; the company it belongs to is CompanyGUID.
+    "Address": _members(
+        "Addressline:string Addressline2:string Addressline3:string City:string CompanyGUID:string "
+        "CountryCode:string CountryGUID:string CountryName:string CountryRegionGUID:string "
+        "CountryRegionName:string Fax:string GUID:string IsBillingAddress:bool IsPostalAddress:bool "
+        "IsVisitAddress:bool Phone:string PostalCode:string"
+    ),
     # Read by the preflight only (severa-sync check: is severa.business_unit_guid a unit?).
     "BusinessUnit": _members(
         "Code:string CostCenterGUID:string CurrencyCode:string CurrencyGUID:string "
@@ -255,6 +263,13 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     _op("ICustomer", "GetCustomerByGUID", "accountGuid:string", "Customer", "AF,GF,NF"),
     _op("ICustomer", "GetAllCustomers", "options:int startFromIndex:int count:int", "Customer[]", "AF,GF"),
+    _op(
+        "IAddress",
+        "GetAddressesChangedSince",
+        "accountGUID:string startDateTime:dateTime options:int",
+        "Address[]",
+        "AF,GF",
+    ),
     _op(
         "ICase",
         "GetCasesChangedSince",

@@ -8,6 +8,7 @@ change time where the declaration names one and its declared human key for logs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -233,13 +234,66 @@ class SeveraSource:
             found = self.client.get(call.operation, **params)
         except SeveraNotFound:
             return None
-        return None if found is None else self._source_record(data_type, *found)
+        return (
+            None if found is None else self._with_attached(data_type, self._source_record(data_type, *found))
+        )
 
     def _records(
-        self, data_type: DataType, call: SeveraCall, params: dict[str, Any], past_size_cap: bool = False
+        self,
+        data_type: DataType,
+        call: SeveraCall,
+        params: dict[str, Any],
+        past_size_cap: bool = False,
+        *,
+        attach: bool = True,
     ) -> Iterator[SourceRecord]:
+        read_call: CallInfo | None = None  # this list read's, not an attached read's made meanwhile
         for record, content_hash in self._stream(call.operation, params, past_size_cap=past_size_cap):
-            yield self._source_record(data_type, record, content_hash)
+            read_call = read_call or self.client.last_call
+            built = self._source_record(data_type, record, content_hash, read_call)
+            yield self._with_attached(data_type, built) if attach else built
+
+    def _with_attached(self, data_type: DataType, record: SourceRecord) -> SourceRecord:
+        """The record with its attached records (``DataType.attached``) in its payload, its content
+        hash taken over both: a change to an attached record alone changes the record's hash."""
+        if not data_type.attached or record.error is not None:
+            return record
+        update: dict[str, Any] = {}
+        digests = [record.content_hash]
+        for attached in data_type.attached:
+            if attached.belongs_to is not None and not record.payload.__dict__.get(attached.belongs_to):
+                found: list[tuple[SeveraRecord, str]] = []
+            else:
+                params = self._params(attached.read, key=record.key)
+                found = list(self._stream(attached.read.operation, params, past_size_cap=True))
+            broken = next((item for item, _ in found if isinstance(item, UndecodableRecord)), None)
+            if broken is not None:
+                # Parked alone, as an undecodable record is: it cannot be sent without its parts.
+                error = SeveraRecordUndecodable(
+                    f"{attached.member} of {record.display_key}: {broken.message}",
+                    call=self.client.last_call,
+                    detail={
+                        "entity": data_type.entity,
+                        "attached": attached.member,
+                        "member": broken.problem,
+                    },
+                )
+                return SourceRecord(
+                    record.key, record.changed_at, record.display_key, "", record.payload, error=error
+                )
+            # In GUID order: the hash must not depend on the order Severa answers them in.
+            found.sort(key=lambda pair: str(pair[0].__dict__.get("GUID") or "").lower())
+            update[attached.member] = [item for item, _ in found]
+            digests.append(attached.member)
+            digests.extend(f"{item.__dict__.get('GUID') or ''}:{digest}" for item, digest in found)
+        content_hash = hashlib.blake2b("\x1e".join(digests).encode(), digest_size=16).hexdigest()
+        return SourceRecord(
+            key=record.key,
+            changed_at=record.changed_at,
+            display_key=record.display_key,
+            content_hash=content_hash,
+            payload=record.payload.model_copy(update=update),
+        )
 
     def _stream(
         self, operation: str, params: dict[str, Any], *, past_size_cap: bool = False
@@ -270,7 +324,8 @@ class SeveraSource:
     def _pages(self, data_type: DataType, call: SeveraCall, window: Window) -> Iterator[SourceRecord]:
         """Every record, page by page (``call.page_size`` a call) until a short page; only those
         changed inside the window are returned, as the changed-since read would have (the window
-        includes the overlap). ``GetAllCustomers`` is the paged read today.
+        includes the overlap), unless the type has attached records, whose changes its change time
+        does not show: then every record (the targets skip the unchanged by content hash). ``GetAllCustomers`` is the paged read today.
 
         Paging by index cannot see deletions: a record deleted before the boundary shifts every
         later row down, and a plain next page would skip one. So pages overlap by ``PAGE_OVERLAP``
@@ -283,7 +338,8 @@ class SeveraSource:
         start, rechecks = 0, 0
         while True:
             params = self._params(call, page=(start, size))
-            rows = list(self._records(data_type, call, params, past_size_cap=True))
+            # Attached records are read once per record, after the overlap's repeats are dropped.
+            rows = list(self._records(data_type, call, params, past_size_cap=True, attach=False))
             if start > 0 and (not rows or rows[0].key not in recent):
                 rechecks += 1
                 if rechecks > MAX_PAGE_RECHECKS:
@@ -307,21 +363,25 @@ class SeveraSource:
                 if len(recent) > 3 * size:
                     del recent[next(iter(recent))]
                 changed = item.changed_at
-                if changed is None or (
-                    changed >= window.start and (window.end is None or changed < window.end)
+                if (
+                    data_type.attached
+                    or changed is None
+                    or (changed >= window.start and (window.end is None or changed < window.end))
                 ):
-                    yield item
+                    yield self._with_attached(data_type, item)
             if len(rows) < size:
                 return
             start += len(rows) - PAGE_OVERLAP
 
-    def _source_record(self, data_type: DataType, record: SeveraRecord, content_hash: str) -> SourceRecord:
+    def _source_record(
+        self, data_type: DataType, record: SeveraRecord, content_hash: str, call: CallInfo | None = None
+    ) -> SourceRecord:
         key = record.__dict__.get("GUID") or ""
         if isinstance(record, UndecodableRecord):
             # Parked alone by the engine; the rest of the answer is delivered.
             error = SeveraRecordUndecodable(
                 record.message,
-                call=self.client.last_call,  # the list read it came in
+                call=call or self.client.last_call,  # the list read it came in
                 detail={"entity": data_type.entity, "member": record.problem},
             )
             return SourceRecord(key, None, record.display or key, "", record, error=error)

@@ -26,10 +26,11 @@ from zoneinfo import ZoneInfo
 from severa_sync.config import InvoiceSettings, ProductSettings, TenantConfig
 from severa_sync.engine.ports import SourceRecord
 from severa_sync.errors import ConfigError, MappingError
+from severa_sync.targets.visma import customers
 
 #: Severa members this module reads, per entity (a test checks them against ``severa.schema``).
 FIELDS_READ: dict[str, tuple[str, ...]] = {
-    "Customer": ("GUID", "Name", "Number", "VatNumber", "IsActive"),
+    **customers.FIELDS_READ,  # Customer and Address (targets/visma/customers.py)
     "Case": ("GUID", "CaseNumber", "Name", "AccountGUID", "StartDate", "InsertTs", "IsClosed", "ClosedDate"),
     "Invoice": (
         "GUID",
@@ -61,7 +62,6 @@ FIELDS_READ: dict[str, tuple[str, ...]] = {
 }
 
 # Visma.net status values (INFERRED from the screens' names; confirm on the first live call).
-CUSTOMER_ACTIVE, CUSTOMER_INACTIVE = "Active", "Inactive"
 PROJECT_ACTIVE, PROJECT_COMPLETED = "Active", "Completed"
 # InventoryUpdateDto status values (the spec's enum, visma-net-dtos.md 6.2).
 ITEM_ACTIVE, ITEM_INACTIVE = "Active", "Inactive"
@@ -160,29 +160,7 @@ def vat_code(rate: Any, settings: InvoiceSettings, record_name: str) -> str:
     )
 
 
-# -- accounts -> customers ------------------------------------------------------------------------
-def customer_number(fields: dict[str, Any]) -> str:
-    name = f"account {fields.get('Name') or fields.get('GUID')}"
-    return _integer_key(fields, "Customer", "Number", name, "the Visma.net customer number comes from it")
-
-
-def customer_dto(fields: dict[str, Any], config: TenantConfig, *, create: bool) -> dict[str, Any]:
-    number = customer_number(fields)
-    name = f"account {number}"
-    dto: dict[str, Any] = {
-        "name": _text(fields, "Customer", "Name", name, required=True),
-        "vatRegistrationId": _text(fields, "Customer", "VatNumber", name, required=False),
-        "status": CUSTOMER_ACTIVE if fields.get("IsActive", True) else CUSTOMER_INACTIVE,
-    }
-    if create:
-        # The class supplies terms, VAT zone and accounts; an update leaves the accountants' choice.
-        dto = {
-            "number": number,
-            **dto,
-            "customerClassId": config.invoices.customer_class_id,
-            "overrideWithClassValues": True,
-        }
-    return dto
+# -- accounts -> customers: targets/visma/customers.py ------------------------------------------
 
 
 # -- cases -> projects ----------------------------------------------------------------------------

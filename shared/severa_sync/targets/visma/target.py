@@ -52,7 +52,7 @@ from severa_sync.errors import (
 )
 from severa_sync.redaction import redact
 from severa_sync.registry import DataType
-from severa_sync.targets.visma import adoption, census
+from severa_sync.targets.visma import adoption, census, customers
 from severa_sync.targets.visma import mapping as visma_mapping
 from severa_sync.targets.visma.background import look_at_job
 from severa_sync.targets.visma.census import KeyCensus, Listing
@@ -212,16 +212,19 @@ class VismaTarget:
     def _deliver_account(
         self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
     ) -> Delivered:
-        number = visma_mapping.customer_number(fields)
-        update = visma_mapping.customer_dto(fields, self._config, create=False)
+        number = customers.customer_number(fields)
+        # Only the owned fields that changed since last sent (customers.py); all of them when adopted.
+        update, sent = customers.update_dto(fields, self._config, known.extra if known is not None else None)
         if known is not None:
             if known.target_key != number:
                 logger.warning(
                     "Severa account number changed; Visma.net keeps its customer number",
                     extra={"customer_number": known.target_key, "severa_number": number},
                 )
+            if not update:
+                return known.target_key, sent  # nothing severa-sync owns changed: no call
             if self._client.put(f"/v1/customer/{quote(known.target_key, safe='')}", update):
-                return known.target_key, {}
+                return known.target_key, sent
             raise TargetRejected(
                 f"customer {known.target_key} no longer exists in Visma.net (deleted there?)",
                 call=self._client.last_call(),
@@ -260,12 +263,12 @@ class VismaTarget:
                     fields,
                     number,
                     "/v1/customer",
-                    visma_mapping.customer_dto(fields, self._config, create=True),
+                    customers.create_dto(fields, self._config),
                     lookup=lambda: number if self._client.get(path) is not None else None,
                     describe=f"customer {number}",
                 ),
             ),
-            {},
+            sent,
         )
 
     # -- cases -> projects ---------------------------------------------------------------------

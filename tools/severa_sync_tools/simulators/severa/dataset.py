@@ -20,6 +20,9 @@ from severa_sync_tools.simulators.severa import wire
 #: Entities the simulator stores (the others only appear nested inside these).
 STORED_ENTITIES = (
     "Customer",
+    #: A company's addresses: Address carries no change time member, but it has one here
+    #: (``IAddress/GetAddressesChangedSince``, and ``CheckAddressChanges`` on the customer reads).
+    "Address",
     "Case",
     "Product",
     "Invoice",

@@ -29,6 +29,10 @@ NEW_ONLY = 1
 INCLUDE_INACTIVE = 2
 EXCLUDE_NOT_NUMBERED = 4  # AccountGetOptions: leave out accounts without a number (prospects)
 CASE_INTERNAL_ONLY, CASE_EXCLUDE_CLOSED, CASE_EXCLUDE_OPEN = 16, 32, 64
+#: AccountGetOptions CheckAddressChanges: a customer whose company's address changed counts as changed.
+CHECK_ADDRESS_CHANGES = 64
+#: AddressGetOptions ([FS]).
+ADDRESSES_OF_INACTIVE_ACCOUNTS, ADDRESSES_OF_NUMBERED_ACCOUNTS_ONLY = 2, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +134,15 @@ def get_entity_schema_version(ctx: Context, params: dict[str, Any]) -> str:
 @handler("ICustomer/GetCustomersChangedSince")
 def get_customers_changed_since(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
     since = _required(ctx, params, "startDateTime")
-    entries = _numbered(_active(ctx.store.entries("Customer"), params.get("options")), params.get("options"))
-    return [e.record for e in _changed_since(entries, since, params.get("options"))]
+    options = params.get("options") or 0
+    entries = _numbered(_active(ctx.store.entries("Customer"), options), options)
+    changed = {id(e) for e in _changed_since(entries, since, options)}
+    if options & CHECK_ADDRESS_CHANGES and not options & NEW_ONLY:
+        companies = {
+            e.record.get("CompanyGUID") for e in _changed_since(ctx.store.entries("Address"), since, None)
+        }
+        changed |= {id(e) for e in entries if e.record.get("CompanyGUID") in companies - {None}}
+    return [e.record for e in entries if id(e) in changed]
 
 
 @handler("ICustomer/GetCustomerByGUID")
@@ -151,6 +162,27 @@ def get_all_customers(ctx: Context, params: dict[str, Any]) -> list[dict[str, An
         raise SeveraGeneralFailure(text, description=text, call=ctx.call)
     entries = _numbered(_active(ctx.store.entries("Customer"), params.get("options")), params.get("options"))
     return [e.record for e in entries[start : start + count]]
+
+
+# --- IAddress ----------------------------------------------------------------------------------
+@handler("IAddress/GetAddressesChangedSince")
+def get_addresses_changed_since(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The addresses of one account's company changed since the time; of every account when
+    ``accountGUID`` is empty (INFERRED: the options filter accounts). An unknown account has none
+    (the operation declares no NotFoundException)."""
+    since = _required(ctx, params, "startDateTime")
+    options = params.get("options") or 0
+    accounts = ctx.store.entries("Customer")
+    if params.get("accountGUID"):
+        wanted = _guid(ctx, params, "accountGUID")
+        accounts = [e for e in accounts if e.record.get("GUID") == wanted]
+    if not options & ADDRESSES_OF_INACTIVE_ACCOUNTS:
+        accounts = [e for e in accounts if e.record.get("IsActive", True) is not False]
+    if options & ADDRESSES_OF_NUMBERED_ACCOUNTS_ONLY:
+        accounts = [e for e in accounts if e.record.get("Number") is not None]
+    companies = {e.record.get("CompanyGUID") for e in accounts} - {None}
+    addresses = [e for e in ctx.store.entries("Address") if e.record.get("CompanyGUID") in companies]
+    return [e.record for e in _changed_since(addresses, since, options)]
 
 
 # --- ICase -------------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ from severa_sync_tools.simulators.severa.dataset import Store
 from severa_sync_tools.simulators.severa.seed_tables import (
     ACTIVITIES,
     ACTIVITY_TYPES,
+    ADDRESSES,
     ARTICLES,
+    BILLING_ADDRESSES,
     BUSINESS_UNIT,
     CASES,
     CENT,
@@ -61,6 +63,8 @@ def _customer(index: int) -> dict[str, Any]:
     domestic = vat.startswith("FI")
     return {
         "GUID": guid("Customer", number),
+        "CompanyGUID": guid("Company", number),
+        "HeadOfficeAddressGUID": guid("Address", f"{number}:head office"),
         "Number": number,
         "Name": name,
         "VatNumber": vat,
@@ -78,6 +82,41 @@ def _customer(index: int) -> dict[str, Any]:
         "eInvoiceAddress": f"0037{vat[2:10]}" if domestic else None,
         "eInvoiceOperator": "003721291126" if domestic else None,
     }
+
+
+def _addresses(number: int) -> list[dict[str, Any]]:
+    """The customer's head-office address and, for some, a billing address of its own."""
+    street, postcode, city, country, phone = ADDRESSES[number]
+    billing = BILLING_ADDRESSES.get(number)
+    head_office = {
+        "GUID": guid("Address", f"{number}:head office"),
+        "CompanyGUID": guid("Company", number),
+        "Addressline": street,
+        "PostalCode": postcode,
+        "City": city,
+        "CountryCode": country,
+        "Phone": phone,
+        "IsPostalAddress": True,
+        "IsVisitAddress": True,
+        "IsBillingAddress": billing is None,
+    }
+    if billing is None:
+        return [head_office]
+    street, postcode, city, country = billing
+    return [
+        head_office,
+        {
+            "GUID": guid("Address", f"{number}:billing"),
+            "CompanyGUID": guid("Company", number),
+            "Addressline": street,
+            "PostalCode": postcode,
+            "City": city,
+            "CountryCode": country,
+            "IsPostalAddress": False,
+            "IsVisitAddress": False,
+            "IsBillingAddress": True,
+        },
+    ]
 
 
 def _case(index: int) -> dict[str, Any]:
@@ -353,6 +392,8 @@ def seed(store: Store, now: datetime) -> None:
         )
     for i in range(len(CUSTOMERS)):
         store.upsert("Customer", _customer(i), at=at(3 + i * 2.5, 41), inserted=at(2, 11 * i))
+        for address in _addresses(CUSTOMERS[i][0]):
+            store.upsert("Address", address, at=at(3 + i * 2.5, 43), inserted=at(2, 11 * i))
     for i in range(len(CASES)):
         store.upsert("Case", _case(i), at=at(4 + i * 2.2, 37), inserted=at(3, 13 * i))
     for i, product in enumerate(_products()):

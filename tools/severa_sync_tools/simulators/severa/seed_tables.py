@@ -38,6 +38,22 @@ CUSTOMERS = [  # number, name, VAT number, language
     (1007, "Kvarken Shipping Ab", "FI10000055", "sv"),
     (1008, "Sisu Software Oy", "FI10000063", "fi"),
 ]
+#: Head-office (postal and visiting) address of each customer, by number: street, postcode, city,
+#: country, phone. Customers listed in BILLING_ADDRESSES also have a separate billing address.
+ADDRESSES = {
+    1001: ("Mannerheimintie 12 B", "00100", "Helsinki", "FI", "+358 9 123 4567"),
+    1002: ("Kungsgatan 44", "111 35", "Stockholm", "SE", "+46 8 555 010 20"),
+    1003: ("Hämeenkatu 20", "33200", "Tampere", "FI", "+358 3 222 3300"),
+    1004: ("Järvikatu 3", "40100", "Jyväskylä", "FI", "+358 14 333 4400"),
+    1005: ("Strandkaien 8", "5013", "Bergen", "NO", "+47 55 55 01 23"),
+    1006: ("Aleksanterinkatu 5", "00170", "Helsinki", "FI", "+358 9 765 4321"),
+    1007: ("Hovioikeudenpuistikko 9", "65100", "Vaasa", "FI", "+358 6 312 0000"),
+    1008: ("Yliopistonkatu 7", "20100", "Turku", "FI", "+358 2 444 5500"),
+}
+BILLING_ADDRESSES = {
+    1001: ("PL 100", "00021", "Laskutus", "FI"),
+    1002: ("Box 5120", "102 43", "Stockholm", "SE"),
+}
 CASES = [  # number, name, customer index
     (2001, "Website renewal", 0),
     (2002, "ERP integration", 0),

@@ -26,6 +26,35 @@ CUSTOMER = frozenset(
     }
 )  # fmt: skip
 CUSTOMER_STATUS = frozenset({"Active", "OnHold", "CreditHold", "Inactive", "OneTime"})
+#: CustomerUpdateDto's nested W(Dto) members (section 1.3): each arrives as {"value": {...}} whose
+#: own members are wrapped again; every member is a string.
+ADDRESS = frozenset(
+    {"addressLine1", "addressLine2", "addressLine3", "postalCode", "city", "countryId", "county"}
+)
+CONTACT_INFO = frozenset({"name", "attention", "email", "web", "phone1", "phone2", "fax"})
+E_INVOICE_CONTRACT = frozenset({"fInvoiceContractID", "fInvoiceIntermediatorID"})
+CUSTOMER_NESTED = {
+    "mainAddress": ("AddressUpdateDto", ADDRESS),
+    "invoiceAddress": ("AddressUpdateDto", ADDRESS),
+    "deliveryAddress": ("AddressUpdateDto", ADDRESS),
+    "mainContact": ("ContactInfoUpdateDto", CONTACT_INFO),
+    "invoiceContact": ("ContactInfoUpdateDto", CONTACT_INFO),
+    "deliveryContact": ("ContactInfoUpdateDto", CONTACT_INFO),
+    "eInvoiceContract": ("EInvoiceContractUpdateDto", E_INVOICE_CONTRACT),
+}
+#: CustomerUpdateDto members whose value is a string (the rest are checked by their own rules).
+CUSTOMER_STRINGS = frozenset(
+    {
+        "number",
+        "name",
+        "currencyId",
+        "customerClassId",
+        "creditTermsId",
+        "vatRegistrationId",
+        "corporateId",
+        "vatZoneId",
+    }
+)
 
 PROJECT = frozenset(
     {
@@ -71,6 +100,26 @@ def check_members(body: dict[str, Any], members: frozenset[str], dto: str, where
             raise BadRequest(
                 f"The request is invalid: '{where}{name}' is not a member of {dto} (the published spec)."
             )
+
+
+def check_customer(body: dict[str, Any]) -> None:
+    """CustomerUpdateDto: its members, the status enum, strings where the spec has strings, and each
+    nested DTO an object of its own members, every one a string."""
+    check_members(body, CUSTOMER, "CustomerUpdateDto")
+    check_enum(body, "status", CUSTOMER_STATUS, "CustomerUpdateDto")
+    for name in CUSTOMER_STRINGS & set(body):
+        if not isinstance(body[name], str):
+            raise BadRequest(f"The request is invalid: CustomerUpdateDto.{name} must be a string.")
+    for name, (dto, members) in CUSTOMER_NESTED.items():
+        if name not in body:
+            continue
+        nested = body[name]
+        if not isinstance(nested, dict):
+            raise BadRequest(f"The request is invalid: CustomerUpdateDto.{name} must be a {dto} object.")
+        check_members(nested, members, dto, f"{name}.")
+        for member, value in nested.items():
+            if not isinstance(value, str):
+                raise BadRequest(f"The request is invalid: {dto}.{member} ({name}) must be a string.")
 
 
 def check_enum(body: dict[str, Any], name: str, allowed: frozenset[str], dto: str) -> None:

@@ -237,8 +237,8 @@ class Ledger(reference_data.ReferenceData):
         )
 
     def create_customer(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
-        check_members(body, dto_fields.CUSTOMER, "CustomerUpdateDto")
-        check_enum(body, "status", dto_fields.CUSTOMER_STATUS, "CustomerUpdateDto")
+        dto_fields.check_customer(body)
+        self._check_customer_references(body)
         number = str(body.get("number") or "").strip()
         if not number:
             raise BadRequest("Error inserting the customer. 'Customer ID' cannot be empty.")
@@ -255,21 +255,41 @@ class Ledger(reference_data.ReferenceData):
         return self._created("customer", number)
 
     def update_customer(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
-        check_members(body, dto_fields.CUSTOMER, "CustomerUpdateDto")
-        check_enum(body, "status", dto_fields.CUSTOMER_STATUS, "CustomerUpdateDto")
+        dto_fields.check_customer(body)
         if key not in self.customers:
             return Reply(404, error_body(f"Customer '{key}' not found."))
+        self._check_customer_references(body)
         self._apply_customer(self.customers[key], body)
         return Reply(204)
 
+    def _check_customer_references(self, body: dict[str, Any]) -> None:
+        """Credit terms and VAT zones must exist in the company, as Visma.net checks them."""
+        terms, zones = self._customer_references()
+        if "creditTermsId" in body and body["creditTermsId"] not in terms:
+            raise BadRequest(f"Error: 'Terms' cannot be found in the system: {body['creditTermsId']!r}.")
+        if "vatZoneId" in body and body["vatZoneId"] not in zones:
+            raise BadRequest(f"Error: 'VAT zone' cannot be found in the system: {body['vatZoneId']!r}.")
+
     @staticmethod
     def _apply_customer(row: dict[str, Any], body: dict[str, Any]) -> None:
-        for name in ("name", "status", "vatRegistrationId"):
+        """Stored in the read DTO's shape (CustomerDto): references as ``{id}``, a nested DTO merged
+        member by member (a PUT changes only the members it sends)."""
+        for name in ("name", "status", "vatRegistrationId", "corporateId", "currencyId"):
             if name in body:
                 row[name] = body[name]
         row.setdefault("status", "Active")
         if "customerClassId" in body:
             row["customerClass"] = {"id": body["customerClassId"]}
+        if "creditTermsId" in body:
+            row["creditTerms"] = {"id": body["creditTermsId"]}
+        if "vatZoneId" in body:
+            row["vatZone"] = {"id": body["vatZoneId"]}
+        for name in dto_fields.CUSTOMER_NESTED:
+            if name in body:
+                merged = {**row.get(name, {}), **body[name]}
+                if "countryId" in merged:
+                    merged["country"] = {"id": merged.pop("countryId")}
+                row[name] = merged
         row["lastModifiedDateTime"] = _now()
 
     # -- projects ------------------------------------------------------------------------------

@@ -32,6 +32,11 @@ def default_customer_classes() -> dict[str, dict[str, Any]]:
     }
 
 
+#: Credit terms (``GET /v1/creditTerm`` termsId) and VAT zones (``GET /v1/vatZone`` id) the company has.
+DEFAULT_CREDIT_TERMS = frozenset({"7", "14", "30"})
+DEFAULT_VAT_ZONES = frozenset({"01", "02", "03"})
+
+
 def default_item_classes() -> dict[str, dict[str, Any]]:
     return {
         "SERVICE": {"id": "SERVICE", "description": "Services", "type": "NonStockItem"},
@@ -65,6 +70,12 @@ class ReferenceData:
     vat_codes: frozenset[str]
     customer_classes: dict[str, dict[str, Any]]
     items: dict[str, dict[str, Any]]
+
+    def _customer_references(self) -> tuple[frozenset[str], frozenset[str]]:
+        return (
+            getattr(self, "credit_terms", DEFAULT_CREDIT_TERMS),
+            getattr(self, "vat_zones", DEFAULT_VAT_ZONES),
+        )
 
     def get_customer_class(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
         found = self.customer_classes.get(key)
