@@ -10,6 +10,7 @@ from severa_sync.datatypes.cases import CASES
 from severa_sync.datatypes.hour_entries import HOUR_ENTRIES
 from severa_sync.datatypes.invoices import INVOICES
 from severa_sync.datatypes.model import DataType
+from severa_sync.datatypes.payments import PAYMENTS
 
 #: In the order the demo runs them (dependencies first is checked by ``registry.run_order``).
-DATA_TYPES: tuple[DataType, ...] = (ACCOUNTS, CASES, INVOICES, HOUR_ENTRIES, ABSENCES)
+DATA_TYPES: tuple[DataType, ...] = (ACCOUNTS, CASES, INVOICES, HOUR_ENTRIES, ABSENCES, PAYMENTS)

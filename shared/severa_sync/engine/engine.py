@@ -26,6 +26,7 @@ from severa_sync.engine.ports import (
     Alerts,
     Mapping,
     RetryItem,
+    RunScopedTarget,
     RunSummary,
     Source,
     StateStore,
@@ -103,15 +104,25 @@ class SyncEngine:
         self,
         *,
         config: TenantConfig,
-        source: Source,
+        source: Source | None = None,
+        source_for: Callable[[DataType], Source] | None = None,
         target_for: Callable[[DataType], Target],
         state: StateStore,
         alerts: Alerts,
         telemetry: Telemetry,
         clock: Callable[[], datetime] = utcnow,
     ):
+        if source_for is None:
+            if source is None:
+                raise TypeError("SyncEngine needs a source or source_for")
+            only = source
+            source_for = lambda dt: only  # noqa: E731 - one source for every type
+        self.source: Source  # the running type's (set per run)
+        if source is not None:
+            self.source = source
         self.config = config
-        self.source = source
+        #: The source of each type (Severa for all but the types that read Visma.net).
+        self.source_for = source_for
         self.target_for = target_for
         self.state = state
         self.alerts = alerts
@@ -142,6 +153,7 @@ class SyncEngine:
         )
         started = self.clock()
         remaining = remaining_seconds or (lambda: float("inf"))
+        self.source = self.source_for(dt)  # this run's; a process runs one invocation at a time
         self.source.forget_last_call()  # a warm container's last call belongs to another invocation
         log.info(f"{dt.noun} transfer started", action="run_started", attempt=attempt)
         started_runs: list[Run] = []  # the Run, once created, so counts survive an exception
@@ -225,11 +237,14 @@ class SyncEngine:
             self._version_gate(dt, log, run_id)
             stored = own_resume(self.state.read_watermark(tenant, dt.name), log)
             signpost = wm.signpost(self.clock(), self.source.server_time())
+            target = self.target_for(dt)
+            if isinstance(target, RunScopedTarget):
+                target.begin_run(dt)
             run = Run(
                 dt=dt,
                 config=self.config,
                 source=self.source,
-                target=self.target_for(dt),
+                target=target,
                 state=self.state,
                 log=log,
                 run_id=run_id,

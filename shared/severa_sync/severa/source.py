@@ -92,8 +92,11 @@ class SeveraSource:
         )
 
     def read(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
-        params = self._params(data_type.read, window=window)
-        return skip_prospects(self._records(data_type, data_type.read, params, window.past_size_cap))
+        call = data_type.read
+        if call is None:
+            raise SeveraError(f"data type {data_type.name} is not read from Severa")
+        params = self._params(call, window=window)
+        return skip_prospects(self._records(data_type, call, params, window.past_size_cap))
 
     def read_fallback(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
         call = data_type.fallback
