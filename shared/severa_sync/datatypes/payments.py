@@ -51,5 +51,6 @@ PAYMENTS = DataType(
     # lastModifiedDateTime has milliseconds; the overlap covers documents committed late.
     default_overlap=timedelta(minutes=5),
     display_key=member("Number"),
-    nothing_delivered_days=0,
+    # Customers pay most weeks; a week without one payment state read is worth a look (CloudWatch caps the alarm at 7 days).
+    nothing_delivered_days=7,
 )
