@@ -162,6 +162,13 @@ class Runtime:
     _sources: dict[SourceKind, Source] = field(default_factory=dict, init=False, repr=False)
     _targets: dict[TargetKind, Target] = field(default_factory=dict, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.settings.SEVERA_SYNC_DRY_RUN:
+            from severa_sync.state.dry_run import DryRunState
+
+            # Whatever store it was given: a dry run never changes state.
+            self.state = DryRunState(self.state)
+
     @property
     def source(self) -> Source:
         """Severa: the source of every type but those read from Visma.net."""
@@ -222,15 +229,6 @@ class Runtime:
 
 
 def build_runtime(settings: RuntimeSettings, config: TenantConfig) -> Runtime:
-    runtime = _build_runtime(settings, config)
-    if settings.SEVERA_SYNC_DRY_RUN:
-        from severa_sync.state.dry_run import DryRunState
-
-        runtime.state = DryRunState(runtime.state)
-    return runtime
-
-
-def _build_runtime(settings: RuntimeSettings, config: TenantConfig) -> Runtime:
     secrets: SecretResolver = (
         EnvironmentSecrets() if settings.SECRETS_BACKEND == "env" else SecretsManagerSecrets()
     )

@@ -70,6 +70,12 @@ class SeveraWriteTarget:
     def begin_run(self, data_type: DataType) -> None:
         self.writes = 0
         self._statuses_checked = False
+        if self.dry_run:
+            logger.warning(
+                "Dry run: nothing is written into Severa and no state is stored; the writes are "
+                'listed as "Dry run, not written", and the watermark lines below are not kept',
+                extra={"action": "dry_run"},
+            )
 
     def last_call(self) -> CallInfo | None:
         return self._client.last_call
