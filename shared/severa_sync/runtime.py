@@ -85,7 +85,7 @@ def severa_source(runtime: Runtime) -> Source:
 
     api_key = runtime.secrets.resolve(runtime.config.severa.api_key_secret)
     client = SeveraClient(runtime.config, api_key, remaining_seconds=runtime.deadline)
-    return SeveraSource(client, runtime.config)
+    return SeveraSource(client, runtime.config, state=runtime.state)
 
 
 def visma_source(runtime: Runtime) -> Source:

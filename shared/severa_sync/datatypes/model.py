@@ -66,6 +66,9 @@ class Bind(enum.Enum):
     TRANSFERRED_STATUS = "invoices.transferred_status"
     #: The earliest time a since-read is asked from: every record (a whole list read).
     EVER = "every record (2000-01-01)"
+    #: The invoice log entry's text and time (``StatusQueue.log_entry``).
+    LOG_TEXT = "the log entry's text"
+    EVENT_TIME = "the time the entry is written"
     #: Writes into Severa: the payment date of a fully paid invoice (from Visma.net).
     PAYMENT_DATE = "the document's payment date in Visma.net"
     #: Writes into Severa: the configured status for the payment state (payments.paid_status ...).
@@ -73,7 +76,7 @@ class Bind(enum.Enum):
 
 
 #: A parameter is bound when the read is made, or a constant (an options bit set, a category).
-ParamValue = Bind | int | str
+ParamValue = Bind | bool | int | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,20 @@ class SeveraCall:
 
 
 @dataclass(frozen=True, slots=True)
+class LogEntry:
+    """After a record is marked, one entry in its Severa log naming the target document it became
+    (``IInvoice.AddNewInvoiceLogEntry``), so finance finds the Visma.net number in Severa."""
+
+    call: SeveraCall
+    #: ``{document}`` and ``{number}`` are filled in from the record's mapping.
+    text: str
+    #: The record's boolean member choosing the document's name (credit note or invoice) ...
+    kind_member: str
+    #: ... and the names: (when False, when True).
+    documents: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusQueue:
     """Records wait in Severa in a source status and are marked with a transferred status once
     delivered: the status is the queue (engine/invoice_queue.py), read with ``DataType.queue``."""
@@ -99,6 +116,8 @@ class StatusQueue:
     #: Re-read each record before it is marked, so an edit made while it was on its way is never
     #: covered by the new status (one extra call per record).
     reread_before_marking: bool = True
+    #: Written once per record after it is marked (a failure never undoes the mark; retried).
+    log_entry: LogEntry | None = None
 
 
 @dataclass(frozen=True, slots=True)
