@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 from pydantic import BaseModel
 
+from severa_sync import registry
 from severa_sync.engine.ports import RunSummary, SourceRecord, Versions
 from severa_sync.errors import MappingError
 from severa_sync.state.dynamodb import DynamoStateStore
@@ -201,7 +202,7 @@ def test_a_missing_state_file_reads_as_empty_and_is_not_created(
 ) -> None:
     path = tmp_path / "none.json"
     code, out, _ = _run(capsys, "state", "--state-file", str(path), "list")
-    assert code == 0 and out.count("not set") == 5
+    assert code == 0 and out.count("not set") == len(registry.DATA_TYPES)
     assert not path.exists()
 
 

@@ -14,13 +14,17 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from aws_lambda_powertools import Logger
 
 from severa_sync.datatypes.model import Bind, DataType, LogEntry
 from severa_sync.engine.ports import Mapping, SourceRecord, StateStore
 from severa_sync.errors import SyncError
-from severa_sync.logs import logger
 from severa_sync.severa.client import SeveraClient
-from severa_sync.timeutil import utcnow
+from severa_sync.timeutil import iso_seconds, local, utcnow
+
+logger = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 
 #: Pending entries of every age (``mappings_delivered_since``).
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -31,10 +35,16 @@ def pending_namespace(data_type: DataType) -> str:
 
 
 class InvoiceLogEntries:
-    def __init__(self, client: SeveraClient, state: StateStore, tenant: str):
+    def __init__(self, client: SeveraClient, state: StateStore, tenant: str, zone: ZoneInfo):
         self._client = client
         self._state = state
         self._tenant = tenant
+        self._zone = zone
+
+    def _times(self) -> dict[str, str]:
+        """The guideline's progress-line times: UTC and the tenant's zone."""
+        now = utcnow()
+        return {"time_utc": iso_seconds(now), "time_local": iso_seconds(local(now, self._zone))}
 
     def write(self, data_type: DataType, record: SourceRecord) -> None:
         """The entry for ``record``, just marked: remembered as pending, then written."""
@@ -85,14 +95,24 @@ class InvoiceLogEntries:
             return
         logger.info(
             f'Log entry added to {data_type.log_label.lower()} {display_key} in Severa: "{text}"',
-            extra={"action": "log_entry_added", "record_key": key, "display_key": display_key},
+            extra={
+                "action": "log_entry_added",
+                "record_key": key,
+                "display_key": display_key,
+                **self._times(),
+            },
         )
 
     def _warn(self, data_type: DataType, key: str, display_key: str, error: SyncError) -> None:
         logger.warning(
             f"The Severa log entry of {data_type.log_label.lower()} {display_key} was not written "
             f"({error.message}); the transfer stands, and the entry is tried again on the next run",
-            extra={"action": "log_entry_failed", "record_key": key, "error_code": error.code},
+            extra={
+                "action": "log_entry_failed",
+                "record_key": key,
+                "error_code": error.code,
+                **self._times(),
+            },
         )
 
 

@@ -86,7 +86,9 @@ class SeveraSource:
         self.config = config
         #: Where the target keys of delivered records are read for their log entries (None: no
         #: log entries are written, e.g. a source built for reads only).
-        self.log_entries = InvoiceLogEntries(client, state, config.tenant) if state is not None else None
+        self.log_entries = (
+            InvoiceLogEntries(client, state, config.tenant, config.zone) if state is not None else None
+        )
 
     # -- the port ---------------------------------------------------------------------------
     def server_time(self) -> datetime | None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from severa_sync.config import TenantConfig
 from severa_sync.datatypes.model import Bind, DataType, SeveraCall, SeveraWrite
 from severa_sync.engine.ports import Delivery, Mapping, SourceRecord, StateStore, Window
@@ -34,11 +36,12 @@ from severa_sync.errors import (
     SeveraWriteCapReached,
     SyncError,
 )
-from severa_sync.logs import logger
 from severa_sync.severa.client import SeveraClient
 from severa_sync.severa.invoice_statuses import describe, read_statuses
 from severa_sync.targets.visma.payment_state import Paid, PaymentState
-from severa_sync.timeutil import utcnow
+from severa_sync.timeutil import iso_seconds, local, utcnow
+
+logger = Logger(service="severa-sync", child=True)  # the run's JSON lines: run_id, tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ class SeveraWriteTarget:
             logger.warning(
                 "Dry run: nothing is written into Severa and no state is stored; the writes are "
                 'listed as "Dry run, not written", and the watermark lines below are not kept',
-                extra={"action": "dry_run"},
+                extra={"action": "dry_run", **self._times()},
             )
 
     def last_call(self) -> CallInfo | None:
@@ -121,6 +124,7 @@ class SeveraWriteTarget:
                     "action": "partly_paid_logged",
                     "record_key": record.key,
                     "display_key": record.display_key,
+                    **self._times(),
                 },
             )
         for item in planned:
@@ -200,6 +204,7 @@ class SeveraWriteTarget:
             )
         self.writes += 1
         extra = {
+            **self._times(),
             "record_key": record.key,
             "display_key": record.display_key,
             "severa_operation": item.call.operation,
@@ -209,6 +214,11 @@ class SeveraWriteTarget:
             return
         self._client.call(item.call.operation, **item.params)
         logger.info(item.line, extra={"action": "severa_written", **extra})
+
+    def _times(self) -> dict[str, str]:
+        """The guideline's progress-line times: UTC and the tenant's zone."""
+        now = utcnow()
+        return {"time_utc": iso_seconds(now), "time_local": iso_seconds(local(now, self._config.zone))}
 
     def _check_statuses(self) -> None:
         """The configured statuses are the tenant's, before anything is written (once a run)."""
