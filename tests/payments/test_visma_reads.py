@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import requests
+
 from severa_sync.engine.engine import RunStatus
 
 from .conftest import World
@@ -73,3 +75,25 @@ def test_a_credit_note_paid_by_its_application_gets_its_payment_date(world: Worl
     result = world.run("payments")
     assert result.delivered == 1
     assert world.invoice(10501)["PaymentDate"].date().isoformat() == "2026-12-02"
+
+
+def test_the_simulator_pays_and_moves_documents_over_its_admin_endpoint(world: World) -> None:
+    reference = world.transferred()["10503"]
+    answer = requests.post(
+        f"{world.visma.base_url}/admin/pay",
+        json={"reference": reference, "amount": 5, "on": "2026-12-03"},
+        timeout=10,
+    ).json()
+    assert answer["ok"] and answer["result"]["status"] == "Open"
+    assert answer["result"]["applications"][-1]["applicationDate"] == "2026-12-03T00:00:00"
+    moved = requests.post(
+        f"{world.visma.base_url}/admin/touch",
+        json={"reference": reference, "at": "2026-12-04T08:00:00"},
+        timeout=10,
+    )
+    assert moved.status_code == 200
+    assert world.visma.ledger.invoices[reference]["lastModifiedDateTime"] == "2026-12-04T08:00:00"
+    assert (
+        requests.post(f"{world.visma.base_url}/admin/pay", json={"reference": "nope"}, timeout=10).status_code
+        == 400
+    )
