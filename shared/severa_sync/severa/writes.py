@@ -37,7 +37,7 @@ from severa_sync.errors import (
     SyncError,
 )
 from severa_sync.severa.client import SeveraClient
-from severa_sync.severa.invoice_statuses import describe, read_statuses
+from severa_sync.severa.invoice_statuses import describe, payment_status_problems, read_statuses
 from severa_sync.targets.visma.payment_state import Paid, PaymentState
 from severa_sync.timeutil import iso_seconds, local, utcnow
 
@@ -224,22 +224,9 @@ class SeveraWriteTarget:
         """The configured statuses are the tenant's, before anything is written (once a run)."""
         if self._statuses_checked:
             return
-        configured = [
-            (field, name)
-            for field, name in (
-                ("payments.paid_status", self._settings.paid_status),
-                ("payments.partly_paid_status", self._settings.partly_paid_status),
-            )
-            if name is not None
-        ]
-        if configured:
+        if self._settings.paid_status is not None or self._settings.partly_paid_status is not None:
             statuses = read_statuses(self._client)
-            active = {s.name for s in statuses if s.active}
-            problems = [
-                f'{field} "{name}" is not an active invoice status of this Severa tenant'
-                for field, name in configured
-                if name not in active
-            ]
+            problems = payment_status_problems(statuses, self._settings)
             if problems:
                 raise InvoiceStatusUnknown(
                     f"{'; '.join(problems)}; {describe(statuses)}. Fix the configuration "
