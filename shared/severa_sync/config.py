@@ -109,6 +109,25 @@ class CustomerSettings(_Strict):
     domestic_vat_zone: str | None = Field(None, min_length=1)
 
 
+class PaymentSettings(_Strict):
+    """What the payments type writes into Severa (docs/configuration.md, payments)."""
+
+    #: Severa invoice status set once the Visma.net document is fully paid (None: only the payment
+    #: date is set). Checked against ``GetAllInvoiceStatuses`` before anything is written.
+    paid_status: str | None = Field(None, min_length=1)
+    #: Severa invoice status set while it is partly paid (None: a log line only, Severa unchanged).
+    partly_paid_status: str | None = Field(None, min_length=1)
+    #: Severa writes one run may make; one more stops the run with a ``severa_write_cap`` alert
+    #: before it is made (a bad mapping must not mass-update Severa).
+    max_severa_writes: int = Field(500, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PaymentSettings:
+        if self.paid_status is not None and self.paid_status == self.partly_paid_status:
+            raise ValueError("paid_status and partly_paid_status must differ")
+        return self
+
+
 class Segment(_Strict):
     """One segment of a Visma.net subaccount (``SegmentUpdateDto``)."""
 
@@ -192,6 +211,7 @@ class TenantConfig(_Strict):
     api_user: ApiUser = ApiUser()
     invoices: InvoiceSettings = InvoiceSettings()
     customers: CustomerSettings = CustomerSettings()
+    payments: PaymentSettings = PaymentSettings()
     projects: ProjectSettings = ProjectSettings()
     products: ProductSettings = ProductSettings()
     engine: EngineSettings = EngineSettings()

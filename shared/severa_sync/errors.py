@@ -387,3 +387,24 @@ class OutcomeUnknown(TargetError):
 
     code = "target_outcome_unknown"
     disposition = Disposition.PER_RECORD
+
+
+# --- writes into Severa (payments) -------------------------------------------------------------
+class SeveraWriteCapReached(SyncError):
+    """One more Severa write than ``payments.max_severa_writes`` allows in one run: stopped before
+    it is made, alerted, watermark unmoved (a bad mapping must not mass-update Severa)."""
+
+    code = "severa_write_cap_reached"
+    alert_kind = "severa_write_cap"
+
+    @property
+    def alert_summary(self) -> str:
+        return f"The run stopped before writing more into Severa: {self.message}."
+
+
+class SeveraInvoiceMissing(SyncError):
+    """The Severa invoice a Visma.net document was transferred from is not found in Severa: its
+    payment state is not written; parked, read again next run."""
+
+    code = "severa_invoice_missing"
+    disposition = Disposition.PER_RECORD

@@ -74,6 +74,7 @@ class RetryPayload(BaseModel):
         """What a run's answer hands to the machine: the same run, its next attempt number."""
         fields = {key: answer.get(key) for key in cls.model_fields}
         fields["attempt"] = int(fields["attempt"] or 0) + 1
+        fields["resume_in_seconds"] = int(fields["resume_in_seconds"] or 0)  # only a paused run waits
         return cls.parse(fields)
 
     @property

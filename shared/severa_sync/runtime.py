@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from severa_sync.config import TenantConfig
 from severa_sync.config_store import ALERT_KIND as CONFIG_ALERT_KIND
 from severa_sync.config_store import LastGoodConfig, Rejection, config_reader
+from severa_sync.datatypes.model import SourceKind
 from severa_sync.engine.dependencies import OnDemandDependencies
 from severa_sync.engine.engine import SyncEngine
 from severa_sync.engine.ports import Alerts, Dependencies, Source, StateStore, Target
@@ -44,6 +45,9 @@ class RuntimeSettings(BaseModel):
     ALERT_TOPIC_ARN: str | None = None
     RETRY_STATE_MACHINE_ARN: str | None = None
     SECRETS_BACKEND: Literal["secretsmanager", "env"] = "secretsmanager"
+    #: ``severa-sync run --dry-run``: nothing is written into Severa, no state is changed; the
+    #: writes a run would make are logged. Never set in the template.
+    SEVERA_SYNC_DRY_RUN: bool = False
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> RuntimeSettings:
@@ -81,22 +85,37 @@ def severa_source(runtime: Runtime) -> Source:
 
     api_key = runtime.secrets.resolve(runtime.config.severa.api_key_secret)
     client = SeveraClient(runtime.config, api_key, remaining_seconds=runtime.deadline)
-    return SeveraSource(client, runtime.config)
+    return SeveraSource(client, runtime.config, state=runtime.state)
+
+
+def visma_source(runtime: Runtime) -> Source:
+    """Types read from Visma.net (payments): their documents, with Severa's versions for the gate
+    (they write into Severa)."""
+    from severa_sync.targets.visma.source import VismaSource
+
+    return VismaSource(
+        runtime.visma_client, runtime.state, runtime.config, versions=lambda: runtime.source.versions()
+    )
 
 
 def visma_target(runtime: Runtime) -> Target:
-    from severa_sync.targets.visma.client import VismaClient
     from severa_sync.targets.visma.target import VismaTarget
 
-    secret = runtime.secrets.resolve(runtime.config.visma.client_secret_secret)
-    client = VismaClient(
-        runtime.config.visma,
-        secret,
-        remaining_seconds=runtime.deadline,
-        # The quota window's reset, on the runtime's clock (tests and the fault suite move it on).
-        monotonic=lambda: runtime.clock().timestamp(),
+    return VismaTarget(
+        runtime.visma_client, runtime.state, runtime.config.tenant, runtime.config, runtime.dependencies
     )
-    return VismaTarget(client, runtime.state, runtime.config.tenant, runtime.config, runtime.dependencies)
+
+
+def severa_write_target(runtime: Runtime) -> Target:
+    """Writes back into Severa (payments), on the Severa source's client (one session, one quota)."""
+    from severa_sync.severa.client import SeveraClient
+    from severa_sync.severa.writes import SeveraWriteTarget
+
+    api_key = runtime.secrets.resolve(runtime.config.severa.api_key_secret)
+    client = SeveraClient(runtime.config, api_key, remaining_seconds=runtime.deadline)
+    return SeveraWriteTarget(
+        client, runtime.state, runtime.config, dry_run=runtime.settings.SEVERA_SYNC_DRY_RUN
+    )
 
 
 def s3_target(runtime: Runtime) -> Target:
@@ -108,7 +127,12 @@ def s3_target(runtime: Runtime) -> Target:
 
 
 def production_targets() -> dict[TargetKind, TargetFactory]:
-    return {TargetKind.VISMA: visma_target, TargetKind.S3: s3_target}
+    return {TargetKind.VISMA: visma_target, TargetKind.S3: s3_target, TargetKind.SEVERA: severa_write_target}
+
+
+def production_sources() -> dict[SourceKind, SourceFactory]:
+    """Severa's is ``Runtime.source_factory`` (kept apart: the dependencies and the gate use it)."""
+    return {SourceKind.VISMA: visma_source}
 
 
 @dataclass
@@ -132,16 +156,54 @@ class Runtime:
     source_factory: SourceFactory = severa_source
     target_factories: dict[TargetKind, TargetFactory] = field(default_factory=production_targets)
     clock: Callable[[], datetime] = utcnow
+    #: Sources of the types not read from Severa (``DataType.source``), built when first needed.
+    source_factories: dict[SourceKind, SourceFactory] = field(default_factory=production_sources)
     _source: Source | None = field(default=None, init=False, repr=False)
+    _sources: dict[SourceKind, Source] = field(default_factory=dict, init=False, repr=False)
     _targets: dict[TargetKind, Target] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.settings.SEVERA_SYNC_DRY_RUN:
+            from severa_sync.state.dry_run import DryRunState
+
+            # Whatever store it was given: a dry run never changes state.
+            self.state = DryRunState(self.state)
 
     @property
     def source(self) -> Source:
+        """Severa: the source of every type but those read from Visma.net."""
         if self._source is None:
             self._source = self.source_factory(self)
         return self._source
 
+    def source_for(self, dt: DataType) -> Source:
+        if dt.source is SourceKind.SEVERA:
+            return self.source
+        if dt.source not in self._sources:
+            if dt.source not in self.source_factories:
+                raise ConfigError(f"no source is configured for data types read from {dt.source.value}")
+            self._sources[dt.source] = self.source_factories[dt.source](self)
+        return self._sources[dt.source]
+
+    @functools.cached_property
+    def visma_client(self) -> Any:
+        """One Visma.net client per process (its token cache), shared by source and target."""
+        from severa_sync.targets.visma.client import VismaClient
+
+        secret = self.secrets.resolve(self.config.visma.client_secret_secret)
+        return VismaClient(
+            self.config.visma,
+            secret,
+            remaining_seconds=self.deadline,
+            # The quota window's reset, on the runtime's clock (tests and the fault suite move it on).
+            monotonic=lambda: self.clock().timestamp(),
+        )
+
     def target_for(self, dt: DataType) -> Target:
+        if self.settings.SEVERA_SYNC_DRY_RUN and dt.target is not TargetKind.SEVERA:
+            raise ConfigError(
+                f"a dry run only plans writes into Severa; {dt.name} writes to {dt.target.value}"
+            )
         if dt.target not in self._targets:
             if dt.target not in self.target_factories:
                 raise ConfigError(f"no target is configured for {dt.target.value} data types")
@@ -157,7 +219,7 @@ class Runtime:
     def engine(self) -> SyncEngine:
         return SyncEngine(
             config=self.config,
-            source=self.source,
+            source_for=self.source_for,
             target_for=self.target_for,
             state=self.state,
             alerts=self.alerts,

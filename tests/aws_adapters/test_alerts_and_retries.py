@@ -190,6 +190,7 @@ PAYLOAD = {
     "attempt": 1,
     "status": "retry_later",
     "run_id": "run-42",
+    "resume_in_seconds": 0,
 }
 RETRY = RetryPayload.parse(PAYLOAD)
 
@@ -237,6 +238,9 @@ def test_payload_is_checked(machine: tuple[Any, str]) -> None:
 
 def test_payload_after_an_answer_is_the_next_attempt_and_round_trips() -> None:
     answer = {**PAYLOAD, "attempt": 0, "fetched": 3, "error_code": "severa_unavailable"}
+    paused = RetryPayload.after({**answer, "status": "paused", "resume_in_seconds": 1234})
+    assert (paused.status, paused.resume_in_seconds) == ("paused", 1234)
+    del answer["resume_in_seconds"]  # an answer of a run that does not wait may leave it out
     payload = RetryPayload.after(answer)
     assert payload.attempt == 1 and payload.name == "invoices-run-42"
     assert json.loads(payload.as_input()) == PAYLOAD

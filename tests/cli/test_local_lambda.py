@@ -28,7 +28,7 @@ def test_the_handler_module_is_the_function_code() -> None:
     assert handler is load_handler("invoices"), "loaded once per process, like a warm container"
     assert handler.__wrapped__.__code__.co_filename.endswith("severa_sync/handler.py")  # type: ignore[attr-defined]
     with pytest.raises(KeyError, match="unknown data type"):
-        load_handler("payments")
+        load_handler("receipts")
 
 
 def test_an_event_for_another_type_is_refused_as_lambda_would() -> None:

@@ -106,6 +106,7 @@ def test_a_good_configuration_passes_every_check(
         "Severa entity schema version": "OK",
         "Severa business unit": "OK",
         "Severa invoice statuses": "OK",
+        "Severa payment statuses": "OK",
         "Visma.net token": "OK",
         "Visma.net company and tenant": "OK",
         "Visma.net customer class": "OK",
@@ -129,6 +130,11 @@ BROKEN = {
         {"invoices": {"source_status": "Valmis siirtoon"}},
         "Severa invoice statuses",
         "source_status",
+    ),
+    "payments.paid_status": (
+        {"payments": {"paid_status": "Maksettu"}},
+        "Severa payment statuses",
+        "paid_status",
     ),
     "visma.client_secret": ({}, "Visma.net token", "client_id"),
     "visma.company_tenant_id": (

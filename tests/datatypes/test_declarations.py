@@ -19,7 +19,7 @@ LAYER = Path(registry.__file__).resolve().parent
 DECLARATIONS = LAYER / "datatypes"
 NAMES = {dt.name for dt in registry.DATA_TYPES}
 #: WSDL types of the constants a declaration may pass.
-CONSTANT_TYPES = {"int": int, "int?": int, "string": str}
+CONSTANT_TYPES = {"int": int, "int?": int, "string": str, "bool": bool}
 
 
 def name_literals(source: str, names: set[str]) -> list[tuple[int, str]]:

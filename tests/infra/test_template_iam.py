@@ -59,7 +59,9 @@ def test_function_grants(template: dict[str, Any], dt: DataType) -> None:
     assert dynamodb and all(r == [TABLE_ARN] for r in dynamodb.values())
     assert "dynamodb:Scan" not in dynamodb and "dynamodb:DeleteTable" not in dynamodb
     # Least privilege: the S3 export functions never build the Visma.net client, so never read its secret.
-    expected = SECRETS if dt.target is TargetKind.VISMA else [{"Ref": "SeveraApiKeySecretArn"}]
+    # The payments function reads Visma.net and writes Severa: both secrets.
+    both = dt.target is TargetKind.VISMA or dt.visma_read is not None
+    expected = SECRETS if both else [{"Ref": "SeveraApiKeySecretArn"}]
     assert grants.pop("secretsmanager:GetSecretValue") == expected
     assert grants.pop("sns:Publish") == [{"Ref": "AlertTopic"}]
     # Its own tenant document (the operator's) and the template's seed, by exact ARN (a parameter
@@ -75,8 +77,8 @@ def test_function_grants(template: dict[str, Any], dt: DataType) -> None:
     assert grants.pop("states:StartExecution") == [{"Ref": "RetryStateMachine"}]
     assert "cloudwatch:PutMetricData" not in grants, "metrics go out as EMF log lines"
     s3 = {a: r for a, r in grants.items() if a.startswith("s3:")}
-    if dt.target is TargetKind.VISMA:
-        assert not s3, f"{dt.name} writes to Visma.net and needs no S3"
+    if dt.target in (TargetKind.VISMA, TargetKind.SEVERA):
+        assert not s3, f"{dt.name} writes to {dt.target.value} and needs no S3"
         return
     own_prefix = {"Fn::Sub": f"${{ExportBucket.Arn}}/exports/tenant=*/type={dt.name}/*"}
     assert s3.pop("s3:GetObject") == [own_prefix]

@@ -102,7 +102,7 @@ class _Declared:
 def test_the_generator_follows_the_declarations() -> None:
     """Drop a type and add two: the template gains and loses exactly their parts."""
     payments = _Declared(
-        "payments", TargetKind.VISMA, "rate(6 hours)", "PaymentsFunction", "PaymentsSchedule"
+        "receipts", TargetKind.VISMA, "rate(6 hours)", "ReceiptsFunction", "ReceiptsSchedule"
     )
     images = _Declared(
         "product_images",
@@ -119,9 +119,9 @@ def test_the_generator_follows_the_declarations() -> None:
 
     assert _per_type_names(generated) == _expected_names(types)
     params = generated["Parameters"]
-    assert params["PaymentsSchedule"]["Default"] == "rate(6 hours)"
+    assert params["ReceiptsSchedule"]["Default"] == "rate(6 hours)"
     assert params["ProductImagesSchedule"]["Default"] == "cron(5 1 ? * MON-FRI *)"
-    assert params["PaymentsNothingDeliveredDays"]["Default"] == 7
+    assert params["ReceiptsNothingDeliveredDays"]["Default"] == 7
     assert params["ProductImagesNothingDeliveredDays"]["Default"] == 3, "the declaration's default"
     resources = generated["Resources"]
     for dt in types:
@@ -139,7 +139,7 @@ def test_the_generator_follows_the_declarations() -> None:
         "Fn::Sub": "${ExportBucket.Arn}/exports/tenant=*/type=product_images/*"
     }
     statements = {
-        s["Sid"]: s for s in resources["PaymentsFunction"]["Properties"]["Policies"][0]["Statement"]
+        s["Sid"]: s for s in resources["ReceiptsFunction"]["Properties"]["Policies"][0]["Statement"]
     }
     assert len(statements["OwnSecrets"]["Resource"]) == 2 and "OwnExportPrefix" not in statements
     for query in QUERIES:

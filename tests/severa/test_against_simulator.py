@@ -56,6 +56,8 @@ def test_versions_and_seeded_reads(sim: Simulator) -> None:
     assert source.versions() == Versions("1.0.0+sim", "2026.11")
     window = Window(LONG_AGO, NOW + timedelta(days=1))
     for data_type in registry.DATA_TYPES:
+        if data_type.read is None:  # read from Visma.net (payments)
+            continue
         records = list(source.read(data_type, window))
         stored = {r["GUID"] for r in sim.records(_entity(data_type))}
         assert records, f"the seed has {data_type.name}"

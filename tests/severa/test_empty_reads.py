@@ -35,7 +35,7 @@ WINDOW = Window(LONG_AGO, NOW + timedelta(days=1))
 
 #: Every list read the source makes: (data type, primary or fallback, operation).
 LIST_READS = [
-    *((t.name, "read", t.read_operation) for t in registry.DATA_TYPES),
+    *((t.name, "read", t.read_operation) for t in registry.DATA_TYPES if t.read_operation),
     *((t.name, "read_fallback", t.fallback_operation) for t in registry.DATA_TYPES if t.fallback_operation),
 ]
 

@@ -4,7 +4,7 @@ WSDL declares them and carry what the simulator's store holds."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,6 +62,34 @@ def _check_set_status(sim: SeveraSimulator, result: Any) -> None:
     invoice = _invoice(sim, 10501)
     assert invoice["InvoiceStatus"] == "Transferred"
     assert sim.change_time("Invoice", invoice["GUID"]) == sim.now()
+
+
+def _set_payment_date(sim: SeveraSimulator) -> dict[str, Any]:
+    return {"invoiceGUID": _invoice(sim, 10501)["GUID"], "paymentDate": datetime(2026, 11, 30, tzinfo=UTC)}
+
+
+def _check_set_payment_date(sim: SeveraSimulator, result: Any) -> None:
+    assert result is None
+    invoice = _invoice(sim, 10501)
+    assert invoice["PaymentDate"] == datetime(2026, 11, 30, tzinfo=UTC)
+    assert sim.change_time("Invoice", invoice["GUID"]) == sim.now()
+
+
+def _add_log_entry(sim: SeveraSimulator) -> dict[str, Any]:
+    return {
+        "invoiceGuid": _invoice(sim, 10501)["GUID"],
+        "context": "severa-sync",
+        "text": "Visma.net customer invoice 100001",
+        "source": "severa-sync",
+        "eventTimeUtc": None,
+        "ignoreDuplicates": True,
+    }
+
+
+def _check_add_log_entry(sim: SeveraSimulator, result: Any) -> None:
+    assert result is None
+    (entry,) = sim.invoice_log(_invoice(sim, 10501)["GUID"])
+    assert entry["text"] == "Visma.net customer invoice 100001" and entry["source"] == "severa-sync"
 
 
 def _absences(sim: SeveraSimulator) -> set[str]:
@@ -150,6 +178,8 @@ CASES: dict[str, tuple[Callable[[SeveraSimulator], dict[str, Any]], Check]] = {
         ),
     ),
     "IInvoice/SetInvoiceStatus": (_set_status, _check_set_status),
+    "IInvoice/SetInvoicePaymentDate": (_set_payment_date, _check_set_payment_date),
+    "IInvoice/AddNewInvoiceLogEntry": (_add_log_entry, _check_add_log_entry),
     "IInvoiceStatus/GetAllInvoiceStatuses": (
         lambda sim: {},
         lambda sim, result: assert_equal(

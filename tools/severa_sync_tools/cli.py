@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="env",
         help="where the secrets named in the configuration are read (default: env)",
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="types that write into Severa (payments): log the writes it would make, write nothing, "
+        "change no state",
+    )
     _state_options(run, suppress=False)
 
     state = commands.add_parser(
@@ -270,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from severa_sync_tools.local_lambda import function_name, invoke, patched_environ
 
+    if option(args, "dry_run") and registry.get(args.data_type).target is not registry.TargetKind.SEVERA:
+        print(
+            f"severa-sync: --dry-run only plans writes into Severa; {args.data_type} writes to "
+            f"{registry.get(args.data_type).target.value}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     config = tenant_config(args)
     stack = deployed_stack(args) if option(args, "stack") else None
     overrides = {
@@ -294,6 +307,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         "RETRY_STATE_MACHINE_ARN": None,  # a run from a laptop never starts the stack's retry machine
         # --stack: alerts go to the stack's topic, every call to the stack's region.
         "ALERT_TOPIC_ARN": stack.topic if stack else None,
+        "SEVERA_SYNC_DRY_RUN": "true" if option(args, "dry_run") else None,
         **({"AWS_REGION": stack.region, "AWS_DEFAULT_REGION": stack.region} if stack else {}),
     }
     progress = progress_bar(console)

@@ -10,6 +10,8 @@ Three acts, all through the handlers Lambda runs, against the simulators and a m
 3. A maintenance break: the invoices run answers ``retry_later``, its handler starts the retry state
    machine, and the machine's own definition, run locally with a 1-second wait, carries the run
    through the break.
+4. Payments back to Severa: 10501 is paid in full and 10503 in part in Visma.net; the payments run
+   sets 10501's payment date and "Paid" status and 10503's "Partly paid" status in Severa.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from severa_sync.state.table import StateTable
 from severa_sync_tools.console import progress_bar, readable_logs
 from severa_sync_tools.localstack import (
     DEMO_TIME_ZONE,
+    PARTLY_PAID_STATUS,
     RETRY_DEFINITION,
     RETRY_WAIT_SECONDS_AWS,
     LocalStack,
@@ -71,7 +74,11 @@ def run_demo(console: Console, *, wait_seconds: int = 1, json_lines: bool = Fals
         console.print("Starting the Severa and Visma.net simulators and a moto server on 127.0.0.1 ...")
         with local_stack(Path(work_dir), retry_wait_seconds=wait_seconds) as stack:
             _show_stack(console, stack)
-            steps = progress.add_task("demo", total=3)
+            # The seed has no status for partly paid invoices; a Severa admin would add one.
+            stack.severa.upsert(
+                "InvoiceStatus", {"Name": PARTLY_PAID_STATUS, "IsActive": True, "SortOrder": 9}
+            )
+            steps = progress.add_task("demo", total=4)
 
             console.rule("1. First run: every data type, in dependency order")
             first = _run_all(stack)
@@ -97,6 +104,10 @@ def run_demo(console: Console, *, wait_seconds: int = 1, json_lines: bool = Fals
 
             console.rule("3. A Severa maintenance break during the invoices run")
             _survive_maintenance(console, stack, story, wait_seconds)
+            progress.advance(steps)
+
+            console.rule("4. Payments in Visma.net come back to Severa")
+            _payments_back(console, stack, story)
             progress.advance(steps)
     elapsed = time.monotonic() - started
     if story.problems:
@@ -223,6 +234,48 @@ def _survive_maintenance(console: Console, stack: LocalStack, story: Story, wait
     story.expect(
         all(statuses.get(n) == "Transferred" for n in ("10501", "10503")),
         "invoices 10501/10503 lost their status",
+    )
+
+
+def _payments_back(console: Console, stack: LocalStack, story: Story) -> None:
+    documents = {str(row.get("externalReference")): row["referenceNumber"] for row in stack.visma.invoices}
+    paid_on = (stack.severa.now() - timedelta(days=1)).date().isoformat()
+    stack.visma.pay(documents["10501"], on=paid_on)
+    stack.visma.pay(documents["10503"], amount=100.0, on=paid_on)
+    console.print(
+        f"In Visma.net: invoice {documents['10501']} (Severa 10501) paid in full on {paid_on}, "
+        f"invoice {documents['10503']} (Severa 10503) paid 100.00 in part."
+    )
+    answer = stack.invoke("payments")
+    story.expect(answer["status"] == "succeeded", f"the payments run answered {answer['status']}")
+    story.expect(
+        int(answer["delivered"]) == 2, f"the payments run wrote {answer['delivered']} invoices, not 2"
+    )
+    table = Table(title="Invoices in Severa after the payments run")
+    for column in ("invoice", "Severa status", "payment date", "Severa invoice log"):
+        table.add_column(column)
+    invoices = {str(i.get("Number")): i for i in stack.severa.records("Invoice") if i.get("Number")}
+    for number in ("10501", "10503"):
+        invoice = invoices[number]
+        log = stack.severa.invoice_log(invoice["GUID"])
+        paid = invoice.get("PaymentDate")
+        table.add_row(
+            number,
+            str(invoice.get("InvoiceStatus")),
+            paid.date().isoformat() if paid else "-",
+            "; ".join(entry["text"] for entry in log) or "-",
+        )
+        story.expect(bool(log), f"invoice {number} has no log entry naming its Visma.net document")
+    console.print(table)
+    story.expect(invoices["10501"].get("InvoiceStatus") == "Paid", "invoice 10501 is not Paid in Severa")
+    story.expect(
+        invoices["10501"].get("PaymentDate") is not None
+        and invoices["10501"]["PaymentDate"].date().isoformat() == paid_on,
+        "invoice 10501 has no payment date in Severa",
+    )
+    story.expect(
+        invoices["10503"].get("InvoiceStatus") == PARTLY_PAID_STATUS,
+        f'invoice 10503 is not "{PARTLY_PAID_STATUS}" in Severa',
     )
 
 

@@ -149,6 +149,10 @@ class LocalStack:
         )
 
 
+#: The Severa invoice status the demo adds for partly paid invoices (the seed has none).
+PARTLY_PAID_STATUS = "Partly paid"
+
+
 def demo_config(
     severa_url: str,
     visma_base_url: str,
@@ -179,6 +183,9 @@ def demo_config(
             "projects": {"default_subaccount": [{"segment_id": 1, "value": "0000"}]},
             # The demo company's non-stock item class (the Visma.net simulator's).
             "products": {"item_class": "SERVICE"},
+            # Payments back to Severa: the demo tenant's statuses (PARTLY_PAID_STATUS is added by
+            # the demo, as a Severa admin would add it).
+            "payments": {"paid_status": "Paid", "partly_paid_status": PARTLY_PAID_STATUS},
             "export_bucket": bucket,
             "export_prefix": "exports",
             "types": {dt.name: {"backfill_from": backfill} for dt in registry.DATA_TYPES},

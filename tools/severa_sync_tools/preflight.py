@@ -86,7 +86,9 @@ class Preflight:
     def run(self) -> list[Finding]:
         types = [dt for dt in registry.DATA_TYPES if self.config.type_settings(dt.name).enabled]
         findings = list(self._severa(any(dt.status_queue is not None for dt in types)))
-        if any(dt.target is registry.TargetKind.VISMA for dt in types):
+        if any(dt.target is registry.TargetKind.SEVERA for dt in types):
+            findings.append(self._guarded("Severa payment statuses", self._payment_statuses))
+        if any(dt.target is registry.TargetKind.VISMA or dt.visma_read is not None for dt in types):
             findings += self._visma()
         if any(
             isinstance(dt.export, VismaExport) and dt.export.document is VismaDocument.PROJECT for dt in types
@@ -174,6 +176,29 @@ class Preflight:
             )
         settings = self.config.invoices
         return ok(name, f'"{settings.source_status}" -> "{settings.transferred_status}" exist')
+
+    def _payment_statuses(self) -> Finding:
+        """The statuses the payments type sets in Severa (``payments.*_status``)."""
+        from severa_sync.secrets import Secret
+        from severa_sync.severa.client import SeveraClient
+        from severa_sync.severa.invoice_statuses import describe, payment_status_problems, read_statuses
+
+        name, settings = "Severa payment statuses", self.config.payments
+        if settings.paid_status is None and settings.partly_paid_status is None:
+            return ok(name, "none configured: payments set only the payment date")
+        key = self._secret("Severa API key", self.config.severa.api_key_secret)
+        if not isinstance(key, Secret):
+            return skipped(name, "no Severa API key")
+        statuses = read_statuses(SeveraClient(self.config, key))
+        problems = payment_status_problems(statuses, settings)
+        if problems:
+            return problem(
+                name,
+                f"{'; '.join(problems)}; {describe(statuses)}",
+                "set payments.paid_status and payments.partly_paid_status to active statuses of the tenant",
+            )
+        shown = " / ".join(f'"{s}"' for s in (settings.paid_status, settings.partly_paid_status) if s)
+        return ok(name, f"{shown} exist and are active")
 
     # -- Visma.net --------------------------------------------------------------------------
     def _visma(self) -> list[Finding]:

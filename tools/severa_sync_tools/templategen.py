@@ -103,6 +103,13 @@ def _target_statements(dt: DataType) -> tuple[str, str, str]:
     """(secrets the function reads, the line's comment, extra statements) by target."""
     if dt.target is TargetKind.VISMA:
         return "[!Ref SeveraApiKeySecretArn, !Ref VismaClientSecretArn]", "", ""
+    if dt.target is TargetKind.SEVERA:
+        # Reads Visma.net, writes Severa: both secrets, no S3 (its state is the table's).
+        return (
+            "[!Ref SeveraApiKeySecretArn, !Ref VismaClientSecretArn]",
+            "  # reads Visma.net, writes Severa",
+            "",
+        )
     if dt.target is TargetKind.S3:
         prefix = f"exports/tenant=*/type={dt.name}/*"
         return (
@@ -125,7 +132,13 @@ def _target_statements(dt: DataType) -> tuple[str, str, str]:
     raise ValueError(f"{dt.name}: no template resources for target {dt.target!r}")
 
 
-_TARGET_TITLE = {TargetKind.VISMA: "Visma.net", TargetKind.S3: "S3"}
+_TARGET_TITLE = {TargetKind.VISMA: "Visma.net", TargetKind.S3: "S3", TargetKind.SEVERA: "Severa"}
+
+
+def _direction(dt: DataType) -> str:
+    """The function's description: where its records come from and go."""
+    source = "Visma.net" if getattr(dt, "source", "severa") == "visma" else "Severa"
+    return f"{source} {dt.name} -> {_TARGET_TITLE[dt.target]}"
 
 
 def _resources(dt: DataType) -> str:
@@ -145,7 +158,7 @@ def _resources(dt: DataType) -> str:
   DependsOn: {p}LogGroup  # the log group (with retention) exists before the first invocation
   Properties:
     FunctionName: !Sub ${{AWS::StackName}}-{d}
-    Description: !Sub Severa {n} -> {_TARGET_TITLE[dt.target]} (${{Tenant}}, ${{Stage}})
+    Description: !Sub {_direction(dt)} (${{Tenant}}, ${{Stage}})
     CodeUri: functions/{n}/
     Policies:
       - Statement:

@@ -10,7 +10,8 @@ from severa_sync.datatypes.cases import CASES
 from severa_sync.datatypes.hour_entries import HOUR_ENTRIES
 from severa_sync.datatypes.invoices import INVOICES
 from severa_sync.datatypes.model import DataType
+from severa_sync.datatypes.payments import PAYMENTS
 from severa_sync.datatypes.products import PRODUCTS
 
 #: In the order the demo runs them (dependencies first is checked by ``registry.run_order``).
-DATA_TYPES: tuple[DataType, ...] = (ACCOUNTS, CASES, PRODUCTS, INVOICES, HOUR_ENTRIES, ABSENCES)
+DATA_TYPES: tuple[DataType, ...] = (ACCOUNTS, CASES, PRODUCTS, INVOICES, HOUR_ENTRIES, ABSENCES, PAYMENTS)

@@ -9,6 +9,7 @@ from severa_sync.datatypes.display import member
 from severa_sync.datatypes.model import (
     Bind,
     DataType,
+    LogEntry,
     Reference,
     RowReference,
     SeveraCall,
@@ -56,6 +57,24 @@ INVOICES = DataType(
             "IInvoice/SetInvoiceStatus", (("invoiceGUID", Bind.KEY), ("status", Bind.TRANSFERRED_STATUS))
         ),
         reread_before_marking=True,
+        # Finance talks about Financials' number: Severa's log says which document it became.
+        log_entry=LogEntry(
+            SeveraCall(
+                "IInvoice/AddNewInvoiceLogEntry",
+                (
+                    ("invoiceGuid", Bind.KEY),
+                    ("context", "severa-sync"),
+                    ("text", Bind.LOG_TEXT),
+                    ("source", "severa-sync"),
+                    ("eventTimeUtc", Bind.EVENT_TIME),
+                    # Severa's own guard: the same entry twice (a retried run) is kept once.
+                    ("ignoreDuplicates", True),
+                ),
+            ),
+            text="Transferred to Visma.net Financials as {document} {number}",
+            kind_member="IsCreditNote",
+            documents=("customer invoice", "customer credit note"),
+        ),
     ),
     export=VismaExport(
         VismaDocument.INVOICE,

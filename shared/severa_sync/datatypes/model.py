@@ -36,6 +36,15 @@ class WindowKind(enum.StrEnum):
 class TargetKind(enum.StrEnum):
     VISMA = "visma"
     S3 = "s3"
+    #: Written back into Severa (payments: ``severa.writes``).
+    SEVERA = "severa"
+
+
+class SourceKind(enum.StrEnum):
+    """Where a type's records are read: Severa (every type but one), or Visma.net (payments)."""
+
+    SEVERA = "severa"
+    VISMA = "visma"
 
 
 class Bind(enum.Enum):
@@ -57,10 +66,17 @@ class Bind(enum.Enum):
     TRANSFERRED_STATUS = "invoices.transferred_status"
     #: The earliest time a since-read is asked from: every record (a whole list read).
     EVER = "every record (2000-01-01)"
+    #: The invoice log entry's text and time (``StatusQueue.log_entry``).
+    LOG_TEXT = "the log entry's text"
+    EVENT_TIME = "the time the entry is written"
+    #: Writes into Severa: the payment date of a fully paid invoice (from Visma.net).
+    PAYMENT_DATE = "the document's payment date in Visma.net"
+    #: Writes into Severa: the configured status for the payment state (payments.paid_status ...).
+    PAYMENT_STATUS = "payments.paid_status or payments.partly_paid_status"
 
 
 #: A parameter is bound when the read is made, or a constant (an options bit set, a category).
-ParamValue = Bind | int | str
+ParamValue = Bind | bool | int | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,20 @@ class SeveraCall:
 
 
 @dataclass(frozen=True, slots=True)
+class LogEntry:
+    """After a record is marked, one entry in its Severa log naming the target document it became
+    (``IInvoice.AddNewInvoiceLogEntry``), so finance finds the Visma.net number in Severa."""
+
+    call: SeveraCall
+    #: ``{document}`` and ``{number}`` are filled in from the record's mapping.
+    text: str
+    #: The record's boolean member choosing the document's name (credit note or invoice) ...
+    kind_member: str
+    #: ... and the names: (when False, when True).
+    documents: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusQueue:
     """Records wait in Severa in a source status and are marked with a transferred status once
     delivered: the status is the queue (engine/invoice_queue.py), read with ``DataType.queue``."""
@@ -86,6 +116,8 @@ class StatusQueue:
     #: Re-read each record before it is marked, so an edit made while it was on its way is never
     #: covered by the new status (one extra call per record).
     reread_before_marking: bool = True
+    #: Written once per record after it is marked (a failure never undoes the mark; retried).
+    log_entry: LogEntry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +185,44 @@ class VismaExport:
         return TargetKind.VISMA
 
 
+class VismaDocumentKind(enum.StrEnum):
+    """A Visma.net customer document a Visma.net read lists (reference visma-net-dtos.md 7.1)."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit note"
+
+
+@dataclass(frozen=True, slots=True)
+class VismaRead:
+    """Records read from Visma.net: the documents changed since the watermark, at each list path
+    (``lastModifiedDateTime`` + ``lastModifiedDateTimeCondition``, paged), kept only where
+    severa-sync transferred them (the mappings of ``transferred_by``), keyed by the Severa GUID."""
+
+    documents: tuple[tuple[VismaDocumentKind, str], ...]
+    #: The data type whose mappings say which documents severa-sync created (Severa GUID -> number).
+    transferred_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeveraWrite:
+    """Written back into Severa (``severa.writes``): each record's Severa entity is read first
+    (``read``) and only what differs is written, with the declared calls."""
+
+    read: SeveraCall
+    #: Sets the payment date of a fully paid record.
+    payment_date: SeveraCall
+    #: Sets the configured paid or partly-paid status.
+    status: SeveraCall
+
+    @property
+    def kind(self) -> TargetKind:
+        return TargetKind.SEVERA
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return (self.read.operation, self.payment_date.operation, self.status.operation)
+
+
 class Partition(enum.StrEnum):
     """How an S3 export's files are cut; the value names the partition in the object key."""
 
@@ -174,18 +244,18 @@ class S3Export:
         return TargetKind.S3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DataType:
     name: str
     #: Word used in progress logs: "Invoice transfer started", "3 invoices found".
     noun: str
     #: The Severa entity its reads answer (``Customer``, ``Invoice``...).
     entity: str
-    #: Severa read used on each run.
-    read: SeveraCall
+    #: Severa read used on each run (None: the type reads Visma.net, ``visma_read``).
+    read: SeveraCall | None
     window_kind: WindowKind
     #: Where its records go.
-    export: VismaExport | S3Export
+    export: VismaExport | S3Export | SeveraWrite
     #: EventBridge Scheduler expression; never more often than hourly (checked by a test).
     default_schedule: str
     #: First window size for RANGE reads (and for the SINCE fallback's windows).
@@ -235,11 +305,17 @@ class DataType:
     attached: tuple[AttachedRead, ...] = ()
     #: Days of silence before the "nothing delivered" alarm fires (template parameter default).
     nothing_delivered_days: int = 7
+    #: Records read from Visma.net instead of Severa (payments back to Severa).
+    visma_read: VismaRead | None = None
 
     # -- what follows from the declaration ------------------------------------------------------
     @property
     def target(self) -> TargetKind:
         return self.export.kind
+
+    @property
+    def source(self) -> SourceKind:
+        return SourceKind.VISMA if self.visma_read is not None else SourceKind.SEVERA
 
     @property
     def noun_plural(self) -> str:
@@ -251,12 +327,18 @@ class DataType:
 
     @property
     def has_change_time(self) -> bool:
-        """Whether records carry a change time the watermark can follow."""
-        return bool(self.change_time_members)
+        """Whether records carry a change time the watermark can follow (Visma.net documents carry
+        ``lastModifiedDateTime``)."""
+        return bool(self.change_time_members) or self.visma_read is not None
 
     @property
-    def read_operation(self) -> str:
-        return self.read.operation
+    def rereads_parked(self) -> bool:
+        """Whether a parked record can be read again by its key (from Severa or Visma.net)."""
+        return self.by_key is not None or self.visma_read is not None
+
+    @property
+    def read_operation(self) -> str | None:
+        return self.read.operation if self.read else None
 
     @property
     def by_key_operation(self) -> str | None:

@@ -27,6 +27,7 @@ from severa_sync.engine.ports import (
     Alerts,
     Mapping,
     RetryItem,
+    RunScopedTarget,
     RunSummary,
     Source,
     StateStore,
@@ -109,15 +110,24 @@ class SyncEngine:
         self,
         *,
         config: TenantConfig,
-        source: Source,
+        source: Source | None = None,
+        source_for: Callable[[DataType], Source] | None = None,
         target_for: Callable[[DataType], Target],
         state: StateStore,
         alerts: Alerts,
         telemetry: Telemetry,
         clock: Callable[[], datetime] = utcnow,
     ):
+        if source_for is None:
+            if source is None:
+                raise TypeError("SyncEngine needs a source or source_for")
+            only = source
+            source_for = lambda dt: only  # noqa: E731 - one source for every type
+        if source is not None:
+            self.source = source  # the one source, when there is one (tests look at it)
         self.config = config
-        self.source = source
+        #: The source of each type (Severa for all but the types that read Visma.net).
+        self.source_for = source_for
         self.target_for = target_for
         self.state = state
         self.alerts = alerts
@@ -148,7 +158,7 @@ class SyncEngine:
         )
         started = self.clock()
         remaining = remaining_seconds or (lambda: float("inf"))
-        self.source.forget_last_call()  # a warm container's last call belongs to another invocation
+        self.source_for(dt).forget_last_call()  # a warm container's last call belongs to another invocation
         log.info(f"{dt.noun} transfer started", action="run_started", attempt=attempt)
         started_runs: list[Run] = []  # the Run, once created, so counts survive an exception
         status, error_code, resume_in, eta = RunStatus.FAILED, None, 0, None
@@ -181,7 +191,7 @@ class SyncEngine:
             log.error(
                 f"{dt.noun} transfer stopped by an unexpected error: {error}",
                 error,
-                previous_call=self.source.last_call(),
+                previous_call=self.source_for(dt).last_call(),
                 action="run_failed",
             )
             self._alert(
@@ -239,12 +249,15 @@ class SyncEngine:
         try:
             self._version_gate(dt, log, run_id)
             stored = own_resume(self.state.read_watermark(tenant, dt.name), log)
-            signpost = wm.signpost(self.clock(), self.source.server_time())
+            signpost = wm.signpost(self.clock(), self.source_for(dt).server_time())
+            target = self.target_for(dt)
+            if isinstance(target, RunScopedTarget):
+                target.begin_run(dt)
             run = Run(
                 dt=dt,
                 config=self.config,
-                source=self.source,
-                target=self.target_for(dt),
+                source=self.source_for(dt),
+                target=target,
                 state=self.state,
                 log=log,
                 run_id=run_id,
@@ -269,7 +282,7 @@ class SyncEngine:
 
     def _version_gate(self, dt: DataType, log: RunLog, run_id: str) -> None:
         tenant = self.config.tenant
-        current = self.source.versions()
+        current = self.source_for(dt).versions()
         stored = self.state.read_versions(tenant)
         if stored is None:
             self.state.write_versions(tenant, current)
@@ -291,7 +304,7 @@ class SyncEngine:
             log.error(
                 f"{reason}. All data types of the tenant are halted.",
                 error,
-                previous_call=self.source.last_call(),
+                previous_call=self.source_for(dt).last_call(),
                 action="schema_changed",
             )
             self._alert(
@@ -319,7 +332,7 @@ class SyncEngine:
             self.state.write_versions(tenant, Versions(current.api_version, stored.schema_version))
 
     def _classified(self, dt: DataType, log: RunLog, run_id: str, error: SyncError) -> tuple[RunStatus, str]:
-        previous = error.call or self.source.last_call()
+        previous = error.call or self.source_for(dt).last_call()
         if isinstance(error, SeveraResponseTooLarge):
             # Splitting and fallbacks are spent: Severa answered, and waiting 10 minutes changes
             # nothing. Not "unavailable": stopped, alerted, the next schedule tries again.

@@ -30,7 +30,7 @@ def retry_parked(run: Run) -> None:
     """The retry set first: each parked record is read again and delivered, settled or kept."""
     items = run.state.parked(run.tenant, run.dt.name)
     run.records.parked_keys = {item.key for item in items}
-    if not items or run.dt.by_key is None:
+    if not items or not run.dt.rereads_parked:
         return
     run.log.info(
         f"Retrying {counted(len(items), run.dt.noun)} parked by earlier runs",

@@ -145,6 +145,14 @@ class WindowedTarget(Protocol):
     def begin_window(self, data_type: DataType, window: Window) -> None: ...
 
 
+@runtime_checkable
+class RunScopedTarget(Protocol):
+    """A target that keeps something per run (the Severa writer's write count), told when one
+    starts: a warm Lambda's target object outlives the run before."""
+
+    def begin_run(self, data_type: DataType) -> None: ...
+
+
 @dataclass(slots=True)
 class WatermarkState:
     """The watermark item as read at the start of a run."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from severa_sync.config import InvoiceSettings, TenantConfig
+from severa_sync.config import InvoiceSettings, PaymentSettings, TenantConfig
 from severa_sync.errors import InvoiceStatusUnknown, SeveraNotFound
 from severa_sync.severa.client import SeveraClient
 
@@ -74,6 +74,19 @@ def status_problems(statuses: Sequence[TenantStatus], settings: InvoiceSettings)
             "transferred invoice would never leave the queue"
         )
     return problems
+
+
+def payment_status_problems(statuses: Sequence[TenantStatus], settings: PaymentSettings) -> list[str]:
+    """What is wrong with the statuses the payments type sets (it sets them: active ones only)."""
+    active = {s.name for s in statuses if s.active}
+    return [
+        f'{field} "{name}" is not an active invoice status of this Severa tenant'
+        for field, name in (
+            ("payments.paid_status", settings.paid_status),
+            ("payments.partly_paid_status", settings.partly_paid_status),
+        )
+        if name is not None and name not in active
+    ]
 
 
 def describe(statuses: Sequence[TenantStatus]) -> str:

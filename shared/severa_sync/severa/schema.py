@@ -301,6 +301,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "AF,GF,NF",
     ),
     _op("IInvoice", "SetInvoiceStatus", "invoiceGUID:string status:string", "void", "AF,GF,NF,NP"),
+    _op(
+        "IInvoice", "SetInvoicePaymentDate", "invoiceGUID:string paymentDate:dateTime?", "void", "AF,GF,NF,NP"
+    ),
+    _op(
+        "IInvoice",
+        "AddNewInvoiceLogEntry",
+        "invoiceGuid:string context:string text:string source:string eventTimeUtc:dateTime? ignoreDuplicates:bool",
+        "void",
+        "AF,GF,NF",
+    ),
     _op("IInvoiceStatus", "GetAllInvoiceStatuses", "", "InvoiceStatus[]", ""),
     _op("IHourEntry", "GetHourEntriesChangedSince", "startDate:dateTime", "HourEntry[]", "AF,GF"),
     _op(

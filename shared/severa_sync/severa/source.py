@@ -18,7 +18,15 @@ from pydantic import BaseModel
 
 from severa_sync.config import TenantConfig
 from severa_sync.datatypes.model import Bind, DataType, DisplayLookup, SeveraCall
-from severa_sync.engine.ports import Found, Lookup, RetryItem, SourceRecord, Versions, Window
+from severa_sync.engine.ports import (
+    Found,
+    Lookup,
+    RetryItem,
+    SourceRecord,
+    StateStore,
+    Versions,
+    Window,
+)
 from severa_sync.errors import (
     CallInfo,
     SeveraError,
@@ -28,6 +36,7 @@ from severa_sync.errors import (
 )
 from severa_sync.severa.client import SeveraClient
 from severa_sync.severa.decoding import UndecodableRecord
+from severa_sync.severa.invoice_log import InvoiceLogEntries
 from severa_sync.severa.invoice_statuses import require_invoice_statuses
 from severa_sync.severa.models import Customer, SeveraRecord
 
@@ -73,9 +82,14 @@ def skip_prospects(records: Iterator[SourceRecord]) -> Iterator[SourceRecord]:
 class SeveraSource:
     """The source port over one tenant's Severa."""
 
-    def __init__(self, client: SeveraClient, config: TenantConfig):
+    def __init__(self, client: SeveraClient, config: TenantConfig, *, state: StateStore | None = None):
         self.client = client
         self.config = config
+        #: Where the target keys of delivered records are read for their log entries (None: no
+        #: log entries are written, e.g. a source built for reads only).
+        self.log_entries = (
+            InvoiceLogEntries(client, state, config.tenant, config.zone) if state is not None else None
+        )
 
     # -- the port ---------------------------------------------------------------------------
     def server_time(self) -> datetime | None:
@@ -93,8 +107,11 @@ class SeveraSource:
         )
 
     def read(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
-        params = self._params(data_type.read, window=window)
-        return skip_prospects(self._records(data_type, data_type.read, params, window.past_size_cap))
+        call = data_type.read
+        if call is None:
+            raise SeveraError(f"data type {data_type.name} is not read from Severa")
+        params = self._params(call, window=window)
+        return skip_prospects(self._records(data_type, call, params, window.past_size_cap))
 
     def read_fallback(self, data_type: DataType, window: Window) -> Iterator[SourceRecord]:
         call = data_type.fallback
@@ -120,6 +137,8 @@ class SeveraSource:
     def check_ready(self, data_type: DataType) -> None:
         if data_type.status_queue is not None:
             require_invoice_statuses(self.client, self.config)
+            if self.log_entries is not None:
+                self.log_entries.retry_pending(data_type)
 
     def read_waiting(
         self, data_type: DataType, limit: int, *, past_size_cap: bool = False
@@ -187,6 +206,8 @@ class SeveraSource:
         if queue is None:
             return None
         self.client.call(queue.mark.operation, **self._params(queue.mark, key=record.key))
+        if self.log_entries is not None:
+            self.log_entries.write(data_type, record)
         return self.config.invoices.transferred_status
 
     # -- reads ------------------------------------------------------------------------------

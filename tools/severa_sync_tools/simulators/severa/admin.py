@@ -2,7 +2,8 @@
 
 ``POST /admin/<control>`` takes a JSON object mirroring the Python keyword arguments (datetimes as
 ISO-8601 strings, ``set_clock``'s ``offset`` in seconds); ``GET /admin/records/<entity>``,
-``GET /admin/records/<entity>/<key>``, ``GET /admin/calls`` and ``GET /admin/state`` read.
+``GET /admin/records/<entity>/<key>``, ``GET /admin/invoice_log/<invoice GUID>``, ``GET /admin/calls``
+and ``GET /admin/state`` read.
 Answers are JSON; decimals travel as exact strings. The API key is never part of any answer.
 """
 
@@ -75,6 +76,7 @@ def _controls(sim: SeveraSimulator) -> dict[str, Callable[[dict[str, Any]], Any]
         "set_clock": set_clock,
         "maintenance": call(sim.maintenance),
         "slow": call(sim.slow),
+        "answer_late": call(sim.answer_late),
         "fail_next": call(sim.fail_next),
         "truncate_next": call(sim.truncate_next),
         "set_quota": call(sim.set_quota),
@@ -117,6 +119,8 @@ def _read(sim: SeveraSimulator, parts: list[str]) -> Any:
         return [call.as_json() for call in sim.calls]
     if parts == ["state"]:
         return sim.state()
+    if len(parts) == 2 and parts[0] == "invoice_log":
+        return sim.invoice_log(parts[1])
     if len(parts) == 2 and parts[0] == "records":
         return sim.records(parts[1])
     if len(parts) == 3 and parts[0] == "records":

@@ -75,6 +75,7 @@ class Controls:
         self._maintenance_until: float | None = None
         self._maintenance_fault: str | None = None  # None: the HTML maintenance page
         self._slow: list[_Rule] = []
+        self._late: list[_Rule] = []
         self._faults: list[_Rule] = []
         self._truncations: list[_Rule] = []
         self._hooks: list[tuple[str, Callable[[dict[str, Any]], None]]] = []
@@ -186,6 +187,17 @@ class Controls:
         payload = self._take(self._slow, operation)
         return float(payload["seconds"]) if payload else 0.0
 
+    def answer_late(self, seconds: float, *, calls: int = 1, operation: str | None = None) -> None:
+        """The call is carried out, then its answer held back ``seconds``: a client that gives up
+        first never learns that Severa committed (an unknown outcome)."""
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        self._add(self._late, calls, operation, seconds=seconds)
+
+    def take_late(self, operation: str) -> float:
+        payload = self._take(self._late, operation)
+        return float(payload["seconds"]) if payload else 0.0
+
     def fail_next(
         self, fault_type: str, *, description: str | None = None, operation: str | None = None, calls: int = 1
     ) -> None:
@@ -223,6 +235,7 @@ class Controls:
             self._faults.clear()
             self._truncations.clear()
             self._slow.clear()
+            self._late.clear()
             self._hooks.clear()
         self.html.clear()
 

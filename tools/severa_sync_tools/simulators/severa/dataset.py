@@ -132,6 +132,25 @@ class Store:
         self._lock = threading.RLock()
         self._tables: dict[str, dict[str, Entry]] = {name: {} for name in STORED_ENTITIES}
         self._bulk_serial: dict[str, int] = dict.fromkeys(STORED_ENTITIES, 0)
+        #: Invoice GUID -> its log entries (``AddNewInvoiceLogEntry``), oldest first. Severa shows
+        #: them in the invoice's log; the API has no read for them, the admin endpoint does.
+        self._invoice_log: dict[str, list[dict[str, Any]]] = {}
+
+    def add_invoice_log(self, guid: str, entry: dict[str, Any], *, ignore_duplicates: bool) -> bool:
+        """Append ``entry``; with ``ignore_duplicates`` an entry with the same context, text and
+        source as one already there is not added again. Returns whether it was added."""
+        key = self._normal_key("Invoice", guid)
+        with self._lock:
+            entries = self._invoice_log.setdefault(key, [])
+            same = ("context", "text", "source")
+            if ignore_duplicates and any(all(e[k] == entry[k] for k in same) for e in entries):
+                return False
+            entries.append(dict(entry))
+            return True
+
+    def invoice_log(self, guid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for e in self._invoice_log.get(self._normal_key("Invoice", guid), [])]
 
     def entries(self, entity: str) -> list[Entry]:
         """A snapshot of the table (references only: safe to iterate while others write)."""

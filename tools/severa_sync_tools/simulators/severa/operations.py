@@ -289,6 +289,34 @@ def set_invoice_status(ctx: Context, params: dict[str, Any]) -> None:
     ctx.store.upsert("Invoice", {"GUID": key, "InvoiceStatus": status}, at=ctx.now)
 
 
+@handler("IInvoice/SetInvoicePaymentDate")
+def set_invoice_payment_date(ctx: Context, params: dict[str, Any]) -> None:
+    """``paymentDate`` nil clears it (the parameter is ``dateTime?``)."""
+    key = _guid(ctx, params, "invoiceGUID")
+    if ctx.store.get("Invoice", key) is None:
+        raise _not_found(ctx, "Invoice")
+    ctx.store.upsert("Invoice", {"GUID": key, "PaymentDate": params.get("paymentDate")}, at=ctx.now)
+
+
+@handler("IInvoice/AddNewInvoiceLogEntry")
+def add_new_invoice_log_entry(ctx: Context, params: dict[str, Any]) -> None:
+    """One entry in the invoice's log; ``ignoreDuplicates`` skips one whose context, text and
+    source are already there (Severa's own flag). The invoice itself does not change."""
+    key = _guid(ctx, params, "invoiceGuid")
+    if ctx.store.get("Invoice", key) is None:
+        raise _not_found(ctx, "Invoice")
+    text = params.get("text") or ""
+    if not text:
+        raise SeveraGeneralFailure("text not supplied", description="text not supplied", call=ctx.call)
+    entry = {
+        "context": params.get("context") or "",
+        "text": text,
+        "source": params.get("source") or "",
+        "eventTimeUtc": params.get("eventTimeUtc") or ctx.now,
+    }
+    ctx.store.add_invoice_log(key, entry, ignore_duplicates=bool(params.get("ignoreDuplicates")))
+
+
 # --- IInvoiceStatus ----------------------------------------------------------------------------
 @handler("IInvoiceStatus/GetAllInvoiceStatuses")
 def get_all_invoice_statuses(ctx: Context, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -136,7 +136,11 @@ class SoapService:
         if injected is not None:
             return self._log(name, params, self._fault(*injected, limit, used))
         self._controls.run_hooks(name, params)
-        return self._log(name, params, self._answer(operation, params, limit, used))
+        reply = self._answer(operation, params, limit, used)
+        late = self._controls.take_late(name)
+        if late:
+            self._stopping.wait(late)  # carried out; the answer comes after the client gave up
+        return self._log(name, params, reply)
 
     def _answer(self, operation: schema.Operation, params: dict[str, Any], limit: int, used: int) -> Reply:
         api_version, schema_version = self._controls.versions()

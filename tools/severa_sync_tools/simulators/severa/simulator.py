@@ -187,6 +187,14 @@ class SeveraSimulator:
     def slow(self, seconds: float, *, calls: int = 1, operation: str | None = None) -> None:
         self._controls.slow(seconds, calls=calls, operation=operation)
 
+    def answer_late(self, seconds: float, *, calls: int = 1, operation: str | None = None) -> None:
+        """Commit, then answer ``seconds`` late (a timeout after Severa committed)."""
+        self._controls.answer_late(seconds, calls=calls, operation=operation)
+
+    def invoice_log(self, guid: str) -> list[dict[str, Any]]:
+        """The invoice's log entries written with ``AddNewInvoiceLogEntry``, oldest first."""
+        return self._store.invoice_log(guid)
+
     def fail_next(
         self, fault_type: str, *, description: str | None = None, operation: str | None = None, calls: int = 1
     ) -> None:

@@ -148,6 +148,7 @@ class Ledger(reference_data.ReferenceData):
         #: Credit notes have their own number series in Visma.net.
         self.credit_notes: dict[str, dict[str, Any]] = {}
         self._next_credit_note = 900001
+        self._next_payment = 500001  # customer payments' own number series
 
     # -- dispatch ------------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict[str, str], raw: bytes, *, background: bool) -> Reply:
@@ -418,6 +419,7 @@ class Ledger(reference_data.ReferenceData):
 
     # -- customer invoices ---------------------------------------------------------------------
     def list_invoices(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        changed = _modified_filter(query)
         rows = [
             row
             for row in self.invoices.values()
@@ -425,8 +427,9 @@ class Ledger(reference_data.ReferenceData):
                 "externalReference" not in query or row.get("externalReference") == query["externalReference"]
             )
             and ("customer" not in query or row["customer"]["number"] == query["customer"])
+            and changed(row)
         ]
-        return self._page(rows, query)
+        return self._page(_expanded(rows, query), query)
 
     def get_invoice(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
         found = self.invoices.get(key)
@@ -473,6 +476,8 @@ class Ledger(reference_data.ReferenceData):
             "detailTotal": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
             "detailTotalInCurrency": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
             "invoiceLines": stored_lines,
+            "balance": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
+            "applications": [],
             "createdDateTime": _now(),
             "lastModifiedDateTime": _now(),
         }
@@ -480,12 +485,16 @@ class Ledger(reference_data.ReferenceData):
 
     # -- customer credit notes ------------------------------------------------------------------
     def list_credit_notes(self, *, body: dict[str, Any], query: dict[str, str]) -> Reply:
+        changed = _modified_filter(query)
         rows = [
             row
             for row in self.credit_notes.values()
-            if "externalReference" not in query or row.get("externalReference") == query["externalReference"]
+            if (
+                "externalReference" not in query or row.get("externalReference") == query["externalReference"]
+            )
+            and changed(row)
         ]
-        return self._page(rows, query)
+        return self._page(_expanded(rows, query), query)
 
     def get_credit_note(self, *, key: str, body: dict[str, Any], query: dict[str, str]) -> Reply:
         found = self.credit_notes.get(key)
@@ -541,6 +550,7 @@ class Ledger(reference_data.ReferenceData):
             "detailTotal": total,
             "detailTotalInCurrency": total,
             "lines": stored_lines,
+            "balance": total,
             "applications": applications,
             "createdDateTime": _now(),
             "lastModifiedDateTime": _now(),
@@ -578,6 +588,49 @@ class Ledger(reference_data.ReferenceData):
             "vatCodeId": vat,
             "amount": float(quantity * price),
         }
+
+    # -- payments (the ERP's own work: applied by a test or the demo) -------------------------
+    def document(self, reference: str, kind: str = "invoice") -> dict[str, Any]:
+        table = self.credit_notes if kind == "credit note" else self.invoices
+        found = table.get(str(reference))
+        if found is None:
+            raise ValueError(f"no {kind} {reference!r}; known: {', '.join(table) or '(none)'}")
+        return found
+
+    def pay(
+        self, reference: str, amount: float | None = None, *, kind: str = "invoice", on: str | None = None
+    ) -> dict[str, Any]:
+        """Apply a payment of ``amount`` (None: the whole balance) on ``on`` (a date, default
+        today): the document is released if it was not, its balance falls, it closes at 0, and its
+        ``lastModifiedDateTime`` moves, as the ERP's application process does."""
+        with self.lock:
+            row = self.document(reference, kind)
+            balance = Decimal(str(row.get("balance", row.get("amount", 0))))
+            paid = balance if amount is None else Decimal(str(amount))
+            if paid <= 0 or paid > balance:
+                raise ValueError(f"a payment must be more than 0 and at most the balance {balance}")
+            self._next_payment += 1
+            applied = on or datetime.now(UTC).date().isoformat()
+            row.setdefault("applications", []).append(
+                {
+                    "docType": "Payment",
+                    "refNbr": str(self._next_payment - 1),
+                    "amountPaid": float(paid),
+                    "balance": float(balance - paid),
+                    "released": True,
+                    "voided": False,
+                    "applicationDate": f"{applied[:10]}T00:00:00",
+                }
+            )
+            row["balance"] = float(balance - paid)
+            row["status"] = "Closed" if balance - paid == 0 else "Open"
+            row["lastModifiedDateTime"] = _now()
+            return copy.deepcopy(row)
+
+    def touch(self, reference: str, at: str, *, kind: str = "invoice") -> None:
+        """Set the document's ``lastModifiedDateTime`` (e.g. back, to test the watermark)."""
+        with self.lock:
+            self.document(reference, kind)["lastModifiedDateTime"] = at
 
     # -- background jobs -----------------------------------------------------------------------
     def _job(self, key: str) -> dict[str, Any] | None:
@@ -650,3 +703,56 @@ class Ledger(reference_data.ReferenceData):
                 "credit_notes": copy.deepcopy(list(self.credit_notes.values())),
                 "items": copy.deepcopy(list(self.items.values())),
             }
+
+
+#: ``lastModifiedDateTimeCondition`` operators (reference visma-net-dtos.md 0).
+_CONDITIONS: dict[str, Callable[[datetime, datetime], bool]] = {
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+}
+_FILTER_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+)
+
+
+def _parse_filter_time(text: str) -> datetime:
+    for form in _FILTER_FORMATS:
+        try:
+            return datetime.strptime(text, form)
+        except ValueError:
+            continue
+    raise BadRequest(f"The request is invalid: '{text}' is not a valid lastModifiedDateTime.")
+
+
+def _modified_filter(query: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """``lastModifiedDateTime`` with ``lastModifiedDateTimeCondition``: "must be used together"."""
+    value, condition = query.get("lastModifiedDateTime"), query.get("lastModifiedDateTimeCondition")
+    if value is None and condition is None:
+        return lambda row: True
+    if value is None or condition is None:
+        raise BadRequest(
+            "The request is invalid: lastModifiedDateTime and lastModifiedDateTimeCondition must be used together."
+        )
+    compare = _CONDITIONS.get(condition)
+    if compare is None:
+        raise BadRequest(f"The request is invalid: '{condition}' is not a valid condition.")
+    bound = _parse_filter_time(value)
+
+    def matches(row: dict[str, Any]) -> bool:
+        changed = row.get("lastModifiedDateTime")
+        return changed is not None and compare(datetime.fromisoformat(changed), bound)
+
+    return matches
+
+
+def _expanded(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    """``applications`` only with ``expandApplications=true`` (reference visma-net-dtos.md 7.1)."""
+    if (query.get("expandApplications") or "").lower() == "true":
+        return rows
+    return [{k: v for k, v in row.items() if k != "applications"} for row in rows]

@@ -42,6 +42,8 @@ ADMIN_CONTROLS = frozenset(
         "seed_project",
         "seed_invoice",
         "seed_item",
+        "pay",
+        "touch",
     }
 )
 
@@ -255,6 +257,16 @@ class VismaSimulator:
                 "lastModifiedDateTime": modified_now(),
             }
             return reference
+
+    def pay(
+        self, reference: str, amount: float | None = None, kind: str = "invoice", on: str | None = None
+    ) -> dict[str, Any]:
+        """A payment applied in the ERP (None: the whole balance); see ``Ledger.pay``."""
+        return self.ledger.pay(reference, amount, kind=kind, on=on)
+
+    def touch(self, reference: str, at: str, kind: str = "invoice") -> None:
+        """Move the document's ``lastModifiedDateTime`` to ``at`` (ISO, UTC, no offset)."""
+        self.ledger.touch(reference, at, kind=kind)
 
     # -- controls ------------------------------------------------------------------------------
     def commit_then_timeout(
