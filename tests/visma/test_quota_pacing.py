@@ -189,3 +189,22 @@ def test_a_since_read_found_over_the_size_cap_while_counting_continues_with_the_
         assert second.skipped >= first.delivered  # what the first window delivered is not re-sent
     finally:
         world.close()
+
+
+def test_counting_the_rest_of_an_answer_makes_no_attached_reads(pacing: Pacing) -> None:
+    from severa_sync import registry
+    from severa_sync.engine.ports import Window
+
+    accounts = registry.get("accounts")
+    source = pacing.engine.source_for(accounts)
+    assert isinstance(source, SeveraSource)
+    since = Window(pacing.severa.now() - timedelta(days=400))
+
+    def address_reads(read: Any) -> int:
+        pacing.severa.reset_calls()
+        read()
+        return sum(1 for c in pacing.severa.calls if c.operation.startswith("IAddress/"))
+
+    assert address_reads(lambda: list(source.read(accounts, since))) > 0  # the seed's have addresses
+    with source.counting():
+        assert address_reads(lambda: sum(1 for _ in source.read(accounts, since))) == 0

@@ -63,6 +63,8 @@ def report_pause(dt: DataType, log: RunLog, run: Run | None, out: OutOfTime, att
     eta = eta_seconds(left, resets_in, paused.budget, paused.window_seconds) if left is not None else None
     if eta is not None:
         line += f"; about {readable_duration(timedelta(seconds=eta))} to go"
+    else:  # a paged read is never read ahead just to count it
+        line += "; time to go unknown (the rest of the read cannot be counted)"
     log.info(
         line,
         action="quota_paused",

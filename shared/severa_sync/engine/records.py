@@ -6,6 +6,7 @@ that buffers, once ``flush`` wrote it). Nothing here decides what is read: the s
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -91,11 +92,15 @@ class RecordFlow:
         without delivering), or None when it cannot be counted; and whether the rest ran over the
         size cap (the next invocation then takes the fallback at once)."""
         left = len(self._batch) - self._batch_tried
+        # A source that can hand out bare records for counting (no attached reads: an account's
+        # addresses would cost a call each) says so with ``counting()``.
+        counting = getattr(self._run.source, "counting", None)
         try:
-            for _ in rest:
-                left += 1
-                if left % COUNT_CHECK_EVERY == 0 and self._run.out_of_time():
-                    return None, False
+            with counting() if counting is not None else contextlib.nullcontext():
+                for _ in rest:
+                    left += 1
+                    if left % COUNT_CHECK_EVERY == 0 and self._run.out_of_time():
+                        return None, False
         except TOO_BIG:
             return None, True
         except SyncError:

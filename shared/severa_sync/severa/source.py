@@ -8,6 +8,7 @@ change time where the declaration names one and its declared human key for logs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -85,11 +86,22 @@ class SeveraSource:
     def __init__(self, client: SeveraClient, config: TenantConfig, *, state: StateStore | None = None):
         self.client = client
         self.config = config
+        self._counting = False  # counting(): records handed out bare
         #: Where the target keys of delivered records are read for their log entries (None: no
         #: log entries are written, e.g. a source built for reads only).
         self.log_entries = (
             InvoiceLogEntries(client, state, config.tenant, config.zone) if state is not None else None
         )
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        """Records handed out meanwhile are only counted (a paused run's time to go): their attached
+        records are not read, which would cost a call each."""
+        self._counting = True
+        try:
+            yield
+        finally:
+            self._counting = False
 
     # -- the port ---------------------------------------------------------------------------
     def server_time(self) -> datetime | None:
@@ -277,7 +289,7 @@ class SeveraSource:
     def _with_attached(self, data_type: DataType, record: SourceRecord) -> SourceRecord:
         """The record with its attached records (``DataType.attached``) in its payload, its content
         hash taken over both: a change to an attached record alone changes the record's hash."""
-        if not data_type.attached or record.error is not None:
+        if not data_type.attached or record.error is not None or self._counting:
             return record
         update: dict[str, Any] = {}
         digests = [record.content_hash]
