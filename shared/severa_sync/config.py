@@ -80,6 +80,13 @@ class VismaSettings(_Strict):
     quota_window_seconds: int = Field(3600, ge=60)
 
 
+class Segment(_Strict):
+    """One segment of a Visma.net subaccount (``SegmentUpdateDto``)."""
+
+    segment_id: int = Field(ge=1)
+    value: str = Field(min_length=1)
+
+
 class InvoiceSettings(_Strict):
     #: Severa status of invoices to transfer, and the status they get once transferred.
     source_status: str = "Ready for transfer"
@@ -95,6 +102,16 @@ class InvoiceSettings(_Strict):
     default_vat_code: str | None = None
     #: Visma.net customer class for customers created from Severa accounts.
     customer_class_id: str = "1"
+    #: Severa row sales account number (``InvoiceRow.rowSalesAccountNumber``) -> Visma.net sales
+    #: account (a line's ``accountNumber``). Empty: no account is sent (the item's applies); set, a
+    #: row whose account is missing here parks its invoice with an error naming the account.
+    sales_accounts: dict[str, str] = Field(default_factory=dict)
+    #: Subaccount of every invoice and credit-note line (bare ``SegmentUpdateDto`` items); empty:
+    #: none is sent (the item's or the customer's applies).
+    line_subaccount: list[Segment] = Field(default_factory=list)
+    #: Severa row unit (``InvoiceRow.quantityUnitCode``) -> Visma.net unit of measure (``uom``). A
+    #: unit not listed is not sent: the item's sales unit applies (Visma.net refuses a unit it lacks).
+    units: dict[str, str] = Field(default_factory=dict)
 
 
 class CustomerSettings(_Strict):
@@ -126,13 +143,6 @@ class PaymentSettings(_Strict):
         if self.paid_status is not None and self.paid_status == self.partly_paid_status:
             raise ValueError("paid_status and partly_paid_status must differ")
         return self
-
-
-class Segment(_Strict):
-    """One segment of a Visma.net subaccount (``SegmentUpdateDto``)."""
-
-    segment_id: int = Field(ge=1)
-    value: str = Field(min_length=1)
 
 
 class ProjectSettings(_Strict):

@@ -66,6 +66,8 @@ class InvoiceRow(BaseModel):
     unitPriceAmount: Decimal | None = Decimal("100.00")
     rowUnitPrice: Decimal | None = Decimal("100.00")
     rowVatRatePercent: Decimal | None = Decimal("24.00")
+    rowSalesAccountNumber: str | None = None
+    quantityUnitCode: str | None = None
 
 
 class Invoice(BaseModel):
@@ -79,6 +81,8 @@ class Invoice(BaseModel):
     Description: str | None = None
     CurrencyShortform: str | None = "EUR"
     ReferenceNumber: str | None = None
+    YourReference: str | None = None
+    PaymentTerm: int = 0
     IsCreditNote: bool = False
     ReimburseInvoiceGUID: str | None = None
     InvoiceDetails: dict[str, Any] | None = None

@@ -262,8 +262,27 @@ def invoice_dto(
         "currencyId": _text(fields, "Invoice", "CurrencyShortform", name, required=False),
         # The Finnish payment reference Severa printed on the invoice: the payer quotes it.
         "paymentReference": _text(fields, "Invoice", "ReferenceNumber", name, required=False),
+        # The customer's own reference ("your reference" on the printed invoice).
+        "customerRefNumber": _text(fields, "Invoice", "YourReference", name, required=False),
+        "creditTermsId": invoice_credit_terms(fields.get("PaymentTerm"), config, name),
         "invoiceLines": lines,
     }
+
+
+def invoice_credit_terms(term: Any, config: TenantConfig, name: str) -> str | None:
+    """Severa's payment term in days (``Invoice.PaymentTerm``) as Visma.net credit terms, through
+    the customers' map (``customers.credit_terms``); 0 or none: not sent (the customer's apply)."""
+    if term in (None, "", 0, "0"):
+        return None
+    days = str(term).strip()
+    terms = config.customers.credit_terms
+    if days not in terms:
+        raise _fail(
+            name,
+            "Invoice.PaymentTerm",
+            f"{days} days has no Visma.net credit terms: add it to customers.credit_terms",
+        )
+    return terms[days]
 
 
 def credit_note_dto(
@@ -291,6 +310,7 @@ def credit_note_dto(
         or _text(fields, "Invoice", "Description", name, required=False)
         or f"Severa credit note {reference}",
         "currencyId": _text(fields, "Invoice", "CurrencyShortform", name, required=False),
+        "customerRefNumber": _text(fields, "Invoice", "YourReference", name, required=False),
         "lines": lines,
     }
     if credited:
@@ -332,7 +352,7 @@ def _invoice_line(
         raise _fail(name, "InvoiceRow.unitPriceAmount", "is empty")
     article = str(row.get("articleIdentifier") or "").strip()
     description = str(row.get("articleName") or row.get("rowFreeText") or "").strip()
-    return {
+    line: dict[str, Any] = {
         "operation": "Insert",
         "inventoryNumber": article or settings.default_inventory_number,
         "description": description or None,
@@ -340,6 +360,23 @@ def _invoice_line(
         "unitPriceInCurrency": _wire_number(_decimal(price, name, "InvoiceRow.unitPriceAmount")),
         "vatCodeId": vat_code(row.get("rowVatRatePercent"), settings, name),
     }
+    account = str(row.get("rowSalesAccountNumber") or "").strip()
+    if account and settings.sales_accounts:
+        if account not in settings.sales_accounts:
+            raise _fail(
+                name,
+                "InvoiceRow.rowSalesAccountNumber",
+                f"{account} has no Visma.net sales account: add it to invoices.sales_accounts",
+            )
+        line["accountNumber"] = settings.sales_accounts[account]
+    if settings.line_subaccount:
+        line["subaccount"] = [
+            {"segmentId": s.segment_id, "segmentValue": s.value} for s in settings.line_subaccount
+        ]
+    unit = str(row.get("quantityUnitCode") or "").strip()
+    if unit in settings.units:
+        line["uom"] = settings.units[unit]
+    return line
 
 
 # -- products -> items ----------------------------------------------------------------------------

@@ -30,6 +30,21 @@ def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
 
 
+def _segments(value: Any, where: str) -> list[dict[str, Any]] | None:
+    """A ``subaccount`` array: bare SegmentUpdateDto items (``segmentId`` int, ``segmentValue``)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("segmentId"), int) and isinstance(s.get("segmentValue"), str)
+        for s in value
+    ):
+        raise BadRequest(
+            f"Error creating document. {where}: 'subaccount' must be an array of bare "
+            "{segmentId, segmentValue} objects."
+        )
+    return [dict(s) for s in value]
+
+
 #: A document's ``lastModifiedDateTime`` written now (seeded documents carry one too).
 modified_now = _now
 
@@ -450,6 +465,8 @@ class Ledger(reference_data.ReferenceData):
         project = body.get("project")
         if project is not None and str(project) not in self.projects:
             raise BadRequest(f"Error creating document. Project '{project}' cannot be found in the system.")
+        if "creditTermsId" in body and body["creditTermsId"] not in self._customer_references()[0]:
+            raise BadRequest(f"Error: 'Terms' cannot be found in the system: {body['creditTermsId']!r}.")
         lines = body.get("invoiceLines")
         if not isinstance(lines, list) or not lines:
             raise BadRequest("Error creating document. The document has no lines.")
@@ -470,6 +487,8 @@ class Ledger(reference_data.ReferenceData):
             "externalReference": body.get("externalReference"),
             "invoiceText": body.get("invoiceText"),
             "paymentReference": body.get("paymentReference"),
+            "customerRefNumber": body.get("customerRefNumber"),
+            "creditTerms": {"id": body["creditTermsId"]} if body.get("creditTermsId") else None,
             "currencyId": body.get("currencyId") or "EUR",
             "amount": float(sum(Decimal(str(line["amount"])) for line in stored_lines)),
             # The lines total (reference visma-net-dtos.md 7.2); the simulator computes no VAT.
@@ -587,6 +606,10 @@ class Ledger(reference_data.ReferenceData):
             "unitPriceInCurrency": float(price),
             "vatCodeId": vat,
             "amount": float(quantity * price),
+            # Read DTO shapes: the account and unit as sent, the subaccount as its segments.
+            "account": {"number": line["accountNumber"]} if line.get("accountNumber") else None,
+            "uom": line.get("uom"),
+            "subaccount": _segments(line.get("subaccount"), f"Line {number}"),
         }
 
     # -- payments (the ERP's own work: applied by a test or the demo) -------------------------
