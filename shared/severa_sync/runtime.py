@@ -80,12 +80,9 @@ TargetFactory = Callable[["Runtime"], Target]
 
 def severa_source(runtime: Runtime) -> Source:
     """The production source: ``SeveraSource`` on a ``SeveraClient`` with the tenant's API key."""
-    from severa_sync.severa.client import SeveraClient
     from severa_sync.severa.source import SeveraSource
 
-    api_key = runtime.secrets.resolve(runtime.config.severa.api_key_secret)
-    client = SeveraClient(runtime.config, api_key, remaining_seconds=runtime.deadline)
-    return SeveraSource(client, runtime.config, state=runtime.state)
+    return SeveraSource(runtime.severa_client, runtime.config, state=runtime.state)
 
 
 def visma_source(runtime: Runtime) -> Source:
@@ -108,13 +105,10 @@ def visma_target(runtime: Runtime) -> Target:
 
 def severa_write_target(runtime: Runtime) -> Target:
     """Writes back into Severa (payments), on the Severa source's client (one session, one quota)."""
-    from severa_sync.severa.client import SeveraClient
     from severa_sync.severa.writes import SeveraWriteTarget
 
-    api_key = runtime.secrets.resolve(runtime.config.severa.api_key_secret)
-    client = SeveraClient(runtime.config, api_key, remaining_seconds=runtime.deadline)
     return SeveraWriteTarget(
-        client, runtime.state, runtime.config, dry_run=runtime.settings.SEVERA_SYNC_DRY_RUN
+        runtime.severa_client, runtime.state, runtime.config, dry_run=runtime.settings.SEVERA_SYNC_DRY_RUN
     )
 
 
@@ -184,6 +178,15 @@ class Runtime:
                 raise ConfigError(f"no source is configured for data types read from {dt.source.value}")
             self._sources[dt.source] = self.source_factories[dt.source](self)
         return self._sources[dt.source]
+
+    @functools.cached_property
+    def severa_client(self) -> Any:
+        """One Severa client per process (its session and quota tracker), shared by the source and
+        the writes into Severa."""
+        from severa_sync.severa.client import SeveraClient
+
+        api_key = self.secrets.resolve(self.config.severa.api_key_secret)
+        return SeveraClient(self.config, api_key, remaining_seconds=self.deadline)
 
     @functools.cached_property
     def visma_client(self) -> Any:

@@ -111,6 +111,21 @@ def test_production_parts_are_the_defaults() -> None:
         _ = runtime.source  # the real source needs its secret: built only when asked for
 
 
+def test_the_severa_source_and_the_writes_into_severa_share_one_client() -> None:
+    runtime = Runtime(
+        parse_config({"tenant": "acme"}),
+        RuntimeSettings(STATE_BACKEND="local", SECRETS_BACKEND="env"),
+        MemoryStateStore(),
+        ListAlerts(),
+        CollectingTelemetry(),
+        EnvironmentSecrets({"SEVERA_API_KEY": "key-never-logged"}),
+    )
+    source = runtime.source
+    writes = runtime.target_for(registry.get("payments"))
+    # One session and one quota tracker for Severa's daily quota, whoever makes the call.
+    assert source.client is writes._client is runtime.severa_client  # type: ignore[attr-defined]
+
+
 # --- engine.dependencies -----------------------------------------------------------------------
 def _dependencies(**target: bool) -> tuple[OnDemandDependencies, FakeSource, MappingTarget, MemoryStateStore]:
     state, source = MemoryStateStore(), FakeSource()

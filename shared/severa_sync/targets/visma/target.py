@@ -80,6 +80,22 @@ class _Document:
         return self.listing.path
 
 
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """A kind of Visma.net master data found under the Severa record's own key."""
+
+    noun: str
+    listing: Listing  # where it is listed (the census) and created
+    log_key: str  # the log field naming the key
+
+    def path(self, key: str) -> str:
+        return f"{self.listing.path}/{quote(key, safe='')}"
+
+
+CUSTOMER = _Keyed("customer", census.CUSTOMERS, "customer_number")
+PROJECT = _Keyed("project", census.PROJECTS, "project_id")
+ITEM = _Keyed("item", census.ITEMS, "inventory_number")
+
 INVOICE = _Document("invoice", "/v2/customerinvoice", census.INVOICES, "invoiceLines")
 #: ``Invoice.IsCreditNote``: Visma.net's own credit-note document, with the same exactly-once rules.
 CREDIT_NOTE = _Document("credit note", "/v2/customerCreditNote", census.CREDIT_NOTES, "lines")
@@ -208,177 +224,120 @@ class VismaTarget:
                 self._known_dependencies[cache_key] = found.target_key
         return self._known_dependencies[cache_key]
 
-    # -- accounts -> customers -----------------------------------------------------------------
+    # -- master data: customers, projects, items ----------------------------------------------
+    def _deliver_keyed(
+        self,
+        data_type: DataType,
+        fields: dict[str, Any],
+        known: Mapping | None,
+        kind: _Keyed,
+        key: str,
+        update: dict[str, Any],
+        create: Callable[[], dict[str, Any]],
+        mismatch: Callable[[dict[str, Any]], list[str]],
+        found_name: Callable[[dict[str, Any]], str],
+    ) -> str:
+        """A document Visma.net keys by the Severa record's own key (customer number, project id,
+        inventory number): a PUT when mapped (none when ``update`` is empty), else adopted when one
+        may be there and is this record's, else created, exactly once (``_adopt_or_create``)."""
+        if known is not None:
+            if not update:
+                return known.target_key  # nothing severa-sync owns changed: no call
+            if self._client.put(kind.path(known.target_key), update):
+                return known.target_key
+            raise TargetRejected(
+                f"{kind.noun} {known.target_key} no longer exists in Visma.net (deleted there?)",
+                call=self._client.last_call(),
+            )
+        path = kind.path(key)
+
+        def adopted() -> str | None:
+            found = self._client.get(path)
+            if found is None:
+                return None
+            document = adoption.document(found, f"{kind.noun} {key}")
+            self._adopt(data_type, fields, key, lambda: mismatch(document), found_name(document))
+            if not self._client.put(path, update):
+                return None
+            logger.info(
+                f"{kind.noun} already in Visma.net: adopted and updated, not created",
+                extra={kind.log_key: key},
+            )
+            return key
+
+        return self._adopt_or_create(
+            data_type,
+            fields,
+            kind.listing,
+            key,
+            adopted,
+            lambda: self._create(
+                data_type.name,
+                fields,
+                key,
+                kind.listing.path,
+                create(),
+                lookup=lambda: key if self._client.get(path) is not None else None,
+                describe=f"{kind.noun} {key}",
+            ),
+        )
+
     def _deliver_account(
         self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
     ) -> Delivered:
         number = customers.customer_number(fields)
         # Only the owned fields that changed since last sent (customers.py); all of them when adopted.
         update, sent = customers.update_dto(fields, self._config, known.extra if known is not None else None)
-        if known is not None:
-            if known.target_key != number:
-                logger.warning(
-                    "Severa account number changed; Visma.net keeps its customer number",
-                    extra={"customer_number": known.target_key, "severa_number": number},
-                )
-            if not update:
-                return known.target_key, sent  # nothing severa-sync owns changed: no call
-            if self._client.put(f"/v1/customer/{quote(known.target_key, safe='')}", update):
-                return known.target_key, sent
-            raise TargetRejected(
-                f"customer {known.target_key} no longer exists in Visma.net (deleted there?)",
-                call=self._client.last_call(),
+        if known is not None and known.target_key != number:
+            logger.warning(
+                "Severa account number changed; Visma.net keeps its customer number",
+                extra={"customer_number": known.target_key, "severa_number": number},
             )
-        path = f"/v1/customer/{quote(number, safe='')}"
-
-        def adopted() -> str | None:
-            found = self._client.get(path)
-            if found is None:
-                return None
-            customer = adoption.document(found, f"customer {number}")
-            self._adopt(
-                data_type,
-                fields,
-                number,
-                lambda: adoption.customer_mismatch(customer, fields),
-                f"customer {number} {str(customer.get('name') or '')!r}",
-            )
-            if not self._client.put(path, update):
-                return None
-            logger.info(
-                "customer already in Visma.net: adopted and updated, not created",
-                extra={"customer_number": number},
-            )
-            return number
-
-        return (
-            self._adopt_or_create(
-                data_type,
-                fields,
-                census.CUSTOMERS,
-                number,
-                adopted,
-                lambda: self._create(
-                    data_type.name,
-                    fields,
-                    number,
-                    "/v1/customer",
-                    customers.create_dto(fields, self._config),
-                    lookup=lambda: number if self._client.get(path) is not None else None,
-                    describe=f"customer {number}",
-                ),
-            ),
-            sent,
+        key = self._deliver_keyed(
+            data_type,
+            fields,
+            known,
+            CUSTOMER,
+            number,
+            update,
+            lambda: customers.create_dto(fields, self._config),
+            lambda found: adoption.customer_mismatch(found, fields),
+            lambda found: f"customer {number} {str(found.get('name') or '')!r}",
         )
+        return key, sent
 
-    # -- cases -> projects ---------------------------------------------------------------------
     def _deliver_case(self, data_type: DataType, fields: dict[str, Any], known: Mapping | None) -> Delivered:
         pid = visma_mapping.project_id(fields)
         customer = self._dependency(data_type, "AccountGUID", fields, f"case {pid}") or ""
-        update = visma_mapping.project_dto(fields, customer, self._config, create=False)
-        extra = {"customer": customer}
-        if known is not None:
-            if self._client.put(f"/v1/project/{quote(known.target_key, safe='')}", update):
-                return known.target_key, extra
-            raise TargetRejected(
-                f"project {known.target_key} no longer exists in Visma.net (deleted there?)",
-                call=self._client.last_call(),
-            )
-        path = f"/v1/project/{quote(pid, safe='')}"
-
-        def adopted() -> str | None:
-            found = self._client.get(path)
-            if found is None:
-                return None
-            project = adoption.document(found, f"project {pid}")
-            self._adopt(
-                data_type,
-                fields,
-                pid,
-                lambda: adoption.project_mismatch(project, customer, fields),
-                f"project {pid} (customer {adoption.customer_of(project) or 'none'})",
-            )
-            if not self._client.put(path, update):
-                return None
-            logger.info(
-                "project already in Visma.net: adopted and updated, not created", extra={"project_id": pid}
-            )
-            return pid
-
-        return (
-            self._adopt_or_create(
-                data_type,
-                fields,
-                census.PROJECTS,
-                pid,
-                adopted,
-                lambda: self._create(
-                    data_type.name,
-                    fields,
-                    pid,
-                    "/v1/project",
-                    visma_mapping.project_dto(fields, customer, self._config, create=True),
-                    lookup=lambda: pid if self._client.get(path) is not None else None,
-                    describe=f"project {pid}",
-                ),
-            ),
-            extra,
+        key = self._deliver_keyed(
+            data_type,
+            fields,
+            known,
+            PROJECT,
+            pid,
+            visma_mapping.project_dto(fields, customer, self._config, create=False),
+            lambda: visma_mapping.project_dto(fields, customer, self._config, create=True),
+            lambda found: adoption.project_mismatch(found, customer, fields),
+            lambda found: f"project {pid} (customer {adoption.customer_of(found) or 'none'})",
         )
+        return key, {"customer": customer}
 
-    # -- products -> items ---------------------------------------------------------------------
     def _deliver_product(
         self, data_type: DataType, fields: dict[str, Any], known: Mapping | None
     ) -> Delivered:
         number = visma_mapping.item_number(fields)
-        update = visma_mapping.item_dto(fields, self._config, create=False)
-        if known is not None:
-            if self._client.put(f"/v1/inventory/{quote(known.target_key, safe='')}", update):
-                return known.target_key, {}
-            raise TargetRejected(
-                f"item {known.target_key} no longer exists in Visma.net (deleted there?)",
-                call=self._client.last_call(),
-            )
-        path = f"/v1/inventory/{quote(number, safe='')}"
-
-        def adopted() -> str | None:
-            found = self._client.get(path)
-            if found is None:
-                return None
-            item = adoption.document(found, f"item {number}")
-            self._adopt(
-                data_type,
-                fields,
-                number,
-                lambda: adoption.item_mismatch(item, fields),
-                f"item {number} {str(item.get('description') or '')!r}",
-            )
-            if not self._client.put(path, update):
-                return None
-            logger.info(
-                "item already in Visma.net: adopted and updated, not created",
-                extra={"inventory_number": number},
-            )
-            return number
-
-        return (
-            self._adopt_or_create(
-                data_type,
-                fields,
-                census.ITEMS,
-                number,
-                adopted,
-                lambda: self._create(
-                    data_type.name,
-                    fields,
-                    number,
-                    "/v1/inventory",
-                    visma_mapping.item_dto(fields, self._config, create=True),
-                    lookup=lambda: number if self._client.get(path) is not None else None,
-                    describe=f"item {number}",
-                ),
-            ),
-            {},
+        key = self._deliver_keyed(
+            data_type,
+            fields,
+            known,
+            ITEM,
+            number,
+            visma_mapping.item_dto(fields, self._config, create=False),
+            lambda: visma_mapping.item_dto(fields, self._config, create=True),
+            lambda found: adoption.item_mismatch(found, fields),
+            lambda found: f"item {number} {str(found.get('description') or '')!r}",
         )
+        return key, {}
 
     # -- invoices ------------------------------------------------------------------------------
     def _deliver_invoice(
@@ -524,7 +483,7 @@ class VismaTarget:
         """The row names an item by code and no product: it must be an item of the company."""
         if number in self._known_items or self._census.holds(census.ITEMS, number):
             return  # the census lists every item the first time, recently modified ones later
-        if self._client.get(f"/v1/inventory/{quote(number, safe='')}") is None:
+        if self._client.get(ITEM.path(number)) is None:
             raise MappingError(
                 f"{what} is not an item in Visma.net: create the item there (or transfer the Severa "
                 "product of that code); the invoice is tried again on every run",
